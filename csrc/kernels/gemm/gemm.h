@@ -1,0 +1,37 @@
+// General matrix multiply, the engine's workhorse:
+//
+//   C := act(alpha * A @ B + beta * C + bias)
+//
+// A is m x k, B is k x n, C is m x n, each given by a pointer and two element
+// strides (row stride, column stride), so transposed and sliced operands need
+// no copy: op(A) = A^T is the same memory with the strides swapped.
+// beta == 0 never reads C. Results are bit-identical for any thread count.
+#pragma once
+#include <cstdint>
+
+namespace pyengine {
+
+enum class Activation : int { none = 0, relu, gelu, tanh, sigmoid };
+
+template <typename T>
+struct GemmProblem {
+  int64_t m = 0, n = 0, k = 0;
+  T alpha = 1, beta = 0;
+  const T* a = nullptr;
+  int64_t a_rs = 0, a_cs = 0;  // A(i, p) = a[i * a_rs + p * a_cs]
+  const T* b = nullptr;
+  int64_t b_rs = 0, b_cs = 0;  // B(p, j) = b[p * b_rs + j * b_cs]
+  T* c = nullptr;
+  int64_t c_rs = 0, c_cs = 0;  // C(i, j) = c[i * c_rs + j * c_cs]
+  const T* bias_n = nullptr;   // length n, added to every row (a Linear layer's bias)
+  const T* bias_m = nullptr;   // length m, added to every column (a convolution's bias)
+  Activation activation = Activation::none;
+  // false when the caller already splits its work over threads (e.g. a batch):
+  // the product then runs on the calling thread only.
+  bool threaded = true;
+};
+
+template <typename T>
+void gemm(const GemmProblem<T>& p);
+
+}  // namespace pyengine

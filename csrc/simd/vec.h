@@ -1,0 +1,34 @@
+// Vec<T>: a SIMD register of T as a value type, the one abstraction the
+// per-ISA kernels are written against. Which implementation a translation unit
+// gets is decided by the flags it is compiled with (cmake/isa.cmake):
+//   scalar  -> vec_scalar.h, one lane, the specification of every operation;
+//   avx2    -> vec_avx2.h, 8 floats / 4 doubles in a ymm register.
+// Everything lives in namespace pyengine::<isa> so the variants of one inline
+// function never meet at link time.
+#pragma once
+
+#ifndef PYENGINE_CPU_ISA
+#error "simd/vec.h is for sources compiled per instruction set (PYENGINE_ISA_SOURCES)"
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include "simd/vec_avx2.h"
+#else
+#include "simd/vec_scalar.h"
+#endif
+
+namespace pyengine {
+namespace PYENGINE_CPU_ISA {
+
+// Applies vector_op to whole registers and scalar_op to the tail, the shape
+// of every elementwise loop: out[i] = op(in[i]) for i < n.
+template <typename T, typename VecOp, typename ScalarOp>
+inline void map_unary(const T* in, T* out, int64_t n, const VecOp& vector_op, const ScalarOp& scalar_op) {
+  constexpr int W = Vec<T>::size;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) vector_op(Vec<T>::loadu(in + i)).storeu(out + i);
+  for (; i < n; ++i) out[i] = scalar_op(in[i]);
+}
+
+}  // namespace PYENGINE_CPU_ISA
+}  // namespace pyengine
