@@ -3,7 +3,7 @@
 Each function takes and returns ``numpy.ndarray`` of float32 or float64.
 Inputs that are not C-contiguous are copied once; other dtypes raise
 ``TypeError``; wrong shapes raise ``ValueError`` naming the op and the shapes.
+One submodule per kernel family.
 """
-from pyengine._C import gemm, relu, relu_backward
-
-__all__ = ["gemm", "relu", "relu_backward"]
+from pyengine.kernels.elementwise import *  # noqa: F401,F403
+from pyengine.kernels.gemm import *  # noqa: F401,F403

@@ -1,0 +1,1 @@
+list(APPEND PYENGINE_CORE_SOURCES csrc/kernels/gemm/driver.cpp)

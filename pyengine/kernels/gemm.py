@@ -1,0 +1,4 @@
+"""Matrix multiply on NumPy arrays."""
+from pyengine._C import gemm
+
+__all__ = ["gemm"]
