@@ -5,6 +5,8 @@ with PyTorch's names. ``pyengine.info()`` says which kernels run here.
 """
 from pyengine import _C
 from pyengine import kernels
+from pyengine.autograd import enable_grad, no_grad, set_grad_enabled
+from pyengine.tensor import Tensor, float32, float64, from_numpy, int64, tensor
 
 __version__ = _C.info()["version"]
 
@@ -25,4 +27,8 @@ def set_num_threads(n: int) -> None:
     _C.set_num_threads(int(n))
 
 
-__all__ = ["info", "get_num_threads", "set_num_threads", "kernels", "__version__"]
+__all__ = [
+    "Tensor", "tensor", "from_numpy", "float32", "float64", "int64",
+    "no_grad", "enable_grad", "set_grad_enabled",
+    "info", "get_num_threads", "set_num_threads", "kernels", "__version__",
+]

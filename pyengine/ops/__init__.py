@@ -1,0 +1,1 @@
+"""One Function per primitive, grouped by family."""
