@@ -19,3 +19,18 @@ def threads():
 
     yield set_threads
     pyengine.set_num_threads(saved)
+
+
+def run_python(args, env=None, **kwargs):
+    """Runs `python args...` in a subprocess that imports the same pyengine as
+    this test session (installed or in-tree), from a neutral directory."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    package_root = os.path.dirname(os.path.dirname(pyengine.__file__))
+    full_env = dict(os.environ, **(env or {}))
+    full_env["PYTHONPATH"] = package_root + os.pathsep + full_env.get("PYTHONPATH", "")
+    kwargs.setdefault("cwd", tempfile.gettempdir())
+    return subprocess.run([sys.executable, *args], env=full_env, capture_output=True, text=True, **kwargs)

@@ -1,10 +1,9 @@
 import os
-import subprocess
-import sys
 
 import pytest
 
 import pyengine
+from conftest import run_python
 
 
 def test_info_names_the_instruction_set_in_use():
@@ -21,9 +20,7 @@ def test_forced_isa_is_used():
 
 
 def _import_with_isa(value):
-    env = dict(os.environ, PYENGINE_ISA=value)
-    return subprocess.run([sys.executable, "-c", "import pyengine; print(pyengine.info()['isa'])"],
-                          env=env, capture_output=True, text=True)
+    return run_python(["-c", "import pyengine; print(pyengine.info()['isa'])"], env={"PYENGINE_ISA": value})
 
 
 def test_scalar_isa_can_always_be_forced():
@@ -47,6 +44,6 @@ def test_thread_count_round_trips(threads):
 
 
 def test_info_command_prints_the_isa():
-    result = subprocess.run([sys.executable, "-m", "pyengine", "info"], capture_output=True, text=True)
+    result = run_python(["-m", "pyengine", "info"])
     assert result.returncode == 0, result.stderr
     assert "isa: " + pyengine.info()["isa"] in result.stdout
