@@ -29,6 +29,26 @@ def gemm(
     activation: Activation = None,
 ) -> np.ndarray: ...
 
+# rnn (mode: "rnn_tanh" | "rnn_relu" | "lstm" | "gru")
+def rnn_layer_forward(
+    mode: str, input: np.ndarray, hx: np.ndarray, cx: Optional[np.ndarray], weight_ih: np.ndarray,
+    weight_hh: np.ndarray, bias_ih: Optional[np.ndarray] = None, bias_hh: Optional[np.ndarray] = None, *,
+    lengths: Optional[np.ndarray] = None, reverse: bool = False, training: bool = True,
+) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]: ...
+def rnn_layer_backward(
+    mode: str, grad_output: Optional[np.ndarray], grad_h_n: Optional[np.ndarray], grad_c_n: Optional[np.ndarray],
+    input: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray, workspace: np.ndarray, *,
+    lengths: Optional[np.ndarray] = None, reverse: bool = False, has_bias: bool = True,
+) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray], np.ndarray, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]: ...
+def rnn_cell_forward(
+    mode: str, input: np.ndarray, hx: np.ndarray, cx: Optional[np.ndarray], weight_ih: np.ndarray,
+    weight_hh: np.ndarray, bias_ih: Optional[np.ndarray] = None, bias_hh: Optional[np.ndarray] = None, *,
+    training: bool = True,
+) -> tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]: ...
+def rnn_cell_backward(
+    mode: str, grad_h: Optional[np.ndarray], grad_c: Optional[np.ndarray], input: np.ndarray,
+    weight_ih: np.ndarray, weight_hh: np.ndarray, workspace: np.ndarray, *, has_bias: bool = True,
+) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray], np.ndarray, np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]: ...
 # loss
 Reduction = Literal["none", "mean", "sum"]
 
