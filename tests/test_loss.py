@@ -432,3 +432,48 @@ def test_ctc_errors_name_the_op_and_shapes(rng):
             call()
     with pytest.raises(TypeError, match="ctc_loss: targets must hold integer labels, got dtype float64"):
         F.ctc_loss(lp, targets.astype(float), [5, 5], [2, 2])
+
+
+# ---- modules -----------------------------------------------------------------------
+
+def module_cases(rng):
+    """(module, functional call giving the same loss, module inputs) per loss module."""
+    from pyengine import nn
+
+    x, y = rng.standard_normal((2, 4, 5))
+    labels = rng.integers(0, 5, 4)
+    w = rng.uniform(0.5, 2, 5)
+    p = rng.uniform(0.1, 0.9, (4, 5))
+    logp = log_softmax(rng.standard_normal((6, 2, 5)))
+    ctc_args = (logp, np.array([[1, 2], [3, 0]]), [6, 5], [2, 1])
+    return [
+        (nn.MSELoss(reduction="sum"), lambda: F.mse_loss(x, y, reduction="sum"), (x, y)),
+        (nn.L1Loss(), lambda: F.l1_loss(x, y), (x, y)),
+        (nn.SmoothL1Loss(beta=0.5), lambda: F.smooth_l1_loss(x, y, beta=0.5), (x, y)),
+        (nn.CrossEntropyLoss(w, ignore_index=1, label_smoothing=0.1),
+         lambda: F.cross_entropy(x, labels, w, ignore_index=1, label_smoothing=0.1), (x, labels)),
+        (nn.NLLLoss(w, reduction="none"), lambda: F.nll_loss(x, labels, w, reduction="none"), (x, labels)),
+        (nn.BCELoss(w), lambda: F.binary_cross_entropy(p, p, w), (p, p)),
+        (nn.BCEWithLogitsLoss(pos_weight=w), lambda: F.binary_cross_entropy_with_logits(x, p, pos_weight=w), (x, p)),
+        (nn.KLDivLoss("batchmean", log_target=True), lambda: F.kl_div(x, y, reduction="batchmean", log_target=True),
+         (x, y)),
+        (nn.CTCLoss(blank=4, zero_infinity=True), lambda: F.ctc_loss(*ctc_args, blank=4, zero_infinity=True),
+         ctc_args),
+    ]
+
+
+def test_loss_modules_match_their_functions(rng):
+    for module, functional, inputs in module_cases(rng):
+        tensors = [pyengine.tensor(a) if isinstance(a, np.ndarray) else a for a in inputs]
+        np.testing.assert_array_equal(module(*tensors).data, functional().data, err_msg=type(module).__name__)
+
+
+def test_loss_module_weights_are_buffers(rng):
+    from pyengine import nn
+
+    loss = nn.BCEWithLogitsLoss(np.ones(3), pos_weight=np.full(3, 2.0))
+    assert list(loss.state_dict()) == ["weight", "pos_weight"]
+    assert list(nn.CrossEntropyLoss().state_dict()) == []
+    assert loss.to(pyengine.float64).pos_weight.dtype == np.float64
+    with pytest.raises(ValueError, match="CrossEntropyLoss: reduction must be one of"):
+        nn.CrossEntropyLoss(reduction="batchmean")

@@ -2,3 +2,7 @@
 from pyengine.nn.modules.container import ModuleDict, ModuleList, Sequential
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
+from pyengine.nn.modules.loss import *  # noqa: E402,F401,F403
+from pyengine.nn.modules.loss import __all__ as _loss_all  # noqa: E402
+
+__all__ += _loss_all
