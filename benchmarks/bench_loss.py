@@ -1,8 +1,9 @@
 """Loss benchmarks: pyengine against NumPy and PyTorch in the same run, at the
 same thread count. Run with
     python -m pytest benchmarks/bench_loss.py --benchmark-only -s
-The summary table at the end gives medians and the ratio baseline / pyengine
-(above 1: pyengine is faster)."""
+Each case runs on one thread and on all of pyengine's threads, PyTorch being
+set to the same count. The summary table at the end gives medians and the
+ratio baseline / pyengine (above 1: pyengine is faster)."""
 import numpy as np
 import pytest
 
@@ -11,27 +12,31 @@ from pyengine.ops import loss as F
 
 torch = pytest.importorskip("torch")
 
-MEDIANS = {}  # (case, engine) -> median seconds
+MEDIANS = {}  # (case, threads, engine) -> median seconds
+ALL_THREADS = pyengine.get_num_threads()
+THREADS = sorted({1, ALL_THREADS})
 
 
 @pytest.fixture(scope="module", autouse=True)
-def equal_threads_and_summary():
-    torch.set_num_threads(pyengine.get_num_threads())
+def summary():
     yield
-    print(f"\nloss benchmarks, {pyengine.get_num_threads()} threads, ISA {pyengine.info()['isa']} (medians)")
-    for case in sorted({c for c, _ in MEDIANS}):
-        ours = MEDIANS.get((case, "pyengine"))
+    pyengine.set_num_threads(ALL_THREADS)
+    print(f"\nloss benchmarks, ISA {pyengine.info()['isa']} (medians)")
+    for case, threads in sorted({key[:2] for key in MEDIANS}):
+        ours = MEDIANS.get((case, threads, "pyengine"))
         for engine in ("numpy", "torch"):
-            base = MEDIANS.get((case, engine))
+            base = MEDIANS.get((case, threads, engine))
             if ours and base:
-                print(f"  {case:<28} pyengine {ours * 1e3:8.3f} ms   {engine:<6} {base * 1e3:8.3f} ms   "
-                      f"ratio {base / ours:5.2f}x")
+                print(f"  {case:<26} {threads} thr  pyengine {ours * 1e3:8.3f} ms   {engine:<6} {base * 1e3:8.3f} ms"
+                      f"   ratio {base / ours:5.2f}x")
 
 
-def record(benchmark, case, engine, fn):
+def record(benchmark, case, threads, engine, fn):
+    pyengine.set_num_threads(threads)
+    torch.set_num_threads(threads)
     benchmark(fn)
-    MEDIANS[(case, engine)] = benchmark.stats.stats.median
-    benchmark.extra_info["case"] = case
+    MEDIANS[(case, threads, engine)] = benchmark.stats.stats.median
+    benchmark.extra_info.update(case=case, threads=threads)
 
 
 # ---- cross-entropy forward + backward on (512, 1000) -----------------------------------
@@ -53,7 +58,8 @@ def cross_entropy_numpy(x, y):
 
 
 @pytest.mark.parametrize("engine", ["pyengine", "numpy", "torch"])
-def test_cross_entropy_forward_backward(benchmark, engine):
+@pytest.mark.parametrize("threads", THREADS)
+def test_cross_entropy_forward_backward(benchmark, threads, engine):
     x, y = cross_entropy_inputs()
     if engine == "pyengine":
         def step():
@@ -70,7 +76,7 @@ def test_cross_entropy_forward_backward(benchmark, engine):
             t = tx.detach().requires_grad_()
             torch.nn.functional.cross_entropy(t, ty).backward()
             return t.grad
-    record(benchmark, "cross_entropy (512, 1000)", engine, step)
+    record(benchmark, "cross_entropy (512, 1000)", threads, engine, step)
 
 
 # ---- CTC forward + backward, T=100, N=16, C=30, targets of 20 ---------------------------
@@ -84,7 +90,8 @@ def ctc_inputs():
 
 
 @pytest.mark.parametrize("engine", ["pyengine", "torch"])
-def test_ctc_forward_backward(benchmark, engine):
+@pytest.mark.parametrize("threads", THREADS)
+def test_ctc_forward_backward(benchmark, threads, engine):
     log_probs, targets, input_lengths, target_lengths = ctc_inputs()
     if engine == "pyengine":
         def step():
@@ -99,4 +106,4 @@ def test_ctc_forward_backward(benchmark, engine):
             t = tlp.detach().requires_grad_()
             torch.nn.functional.ctc_loss(t, *args).backward()
             return t.grad
-    record(benchmark, "ctc T=100 N=16 C=30 S=20", engine, step)
+    record(benchmark, "ctc T=100 N=16 C=30 S=20", threads, engine, step)
