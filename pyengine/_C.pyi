@@ -89,3 +89,16 @@ def ctc_loss_backward(
     blank: int = 0,
     zero_infinity: bool = False,
 ) -> np.ndarray: ...
+def gemm_batched(
+    a: np.ndarray,
+    b: np.ndarray,
+    out: Optional[np.ndarray] = None,
+    *,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    bias: Optional[np.ndarray] = None,
+    activation: Activation = None,
+) -> np.ndarray: ...
+def peak_gflops(threads: int, dtype: str = "float32") -> float: ...

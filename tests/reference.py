@@ -109,3 +109,17 @@ def rnn_stack(mode, x, h0, c0, params, num_layers, bidirectional, lengths=None):
             c_n.append(c)
         layer_in = np.concatenate(outs, axis=2)
     return layer_in, np.stack(h_n), None if c0 is None else np.stack(c_n)
+def gemm_batched(a, b, c=None, trans_a=False, trans_b=False, **kw):
+    """gemm on each matrix of a stack; a 2-D (or batch-1) operand is shared."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    a3 = a if a.ndim == 3 else a[None]
+    b3 = b if b.ndim == 3 else b[None]
+    batch = len(b3) if len(a3) == 1 else len(a3)
+    m = a3.shape[2] if trans_a else a3.shape[1]
+    n = b3.shape[1] if trans_b else b3.shape[2]
+    out = np.zeros((batch, m, n))
+    for i in range(batch):
+        out[i] = gemm(a3[0 if len(a3) == 1 else i], b3[0 if len(b3) == 1 else i], None if c is None else c[i],
+                      trans_a, trans_b, **kw)
+    return out
