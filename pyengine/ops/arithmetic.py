@@ -157,6 +157,7 @@ class MatMul(Function):
                              "cannot broadcast") from None
         ctx.save_for_backward(a, b)
         out = matmul_arrays(a2, b2)
+        ctx.out2_shape = out.shape  # before the unit dims of 1-D operands are dropped
         if a.ndim == 1:
             out = out[..., 0, :]
         if b.ndim == 1:
@@ -168,11 +169,7 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g = grad
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
+        g = grad.reshape(ctx.out2_shape)
         da = db = None
         if ctx.needs_input_grad[0]:
             da = matmul_arrays(g, np.swapaxes(b2, -1, -2))  # (..., m, n) @ (..., n, k)

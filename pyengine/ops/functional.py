@@ -88,14 +88,6 @@ def abs(input):
     return unary.Abs.apply(input)
 
 
-def tanh(input):
-    return unary.Tanh.apply(_float_input(input, "tanh"))
-
-
-def sigmoid(input):
-    return unary.Sigmoid.apply(_float_input(input, "sigmoid"))
-
-
 def relu(input):
     return unary.ReLU.apply(input)
 
