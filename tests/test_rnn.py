@@ -3,6 +3,8 @@ import pytest
 
 import pyengine
 import pyengine.kernels as K
+import pyengine.nn as nn
+import pyengine.nn.utils.rnn as rnn_utils
 import reference as ref
 from pyengine.ops.rnn import RNNCellStep, RNNStack
 
@@ -305,3 +307,134 @@ def test_cell_function_gradients(mode):
     want = numeric_grads(numeric_loss, [x, h, c, w_ih, w_hh, b_ih, b_hh])
     assert_grads([None if t is None else t.grad.data for t in inputs], want,
                  ["x", "h", "c", "w_ih", "w_hh", "b_ih", "b_hh"])
+
+
+# ---- nn modules ------------------------------------------------------------------
+
+MODULES = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def make_module(mode, *args, **kwargs):
+    if mode == "rnn_relu":
+        kwargs["nonlinearity"] = "relu"
+    return getattr(nn, MODULES[mode])(*args, **kwargs)
+
+
+def test_parameters_are_named_shaped_and_initialised_as_pytorch():
+    m = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert list(shapes)[:5] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l0_reverse"]
+    assert shapes["weight_ih_l1_reverse"] == (16, 8) and shapes["bias_hh_l1"] == (16,) and len(shapes) == 16
+    assert [k for k, _ in nn.GRU(3, 4, bias=False).named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
+    w = nn.GRU(3, 64).weight_hh_l0.data
+    assert w.dtype == np.float32 and np.abs(w).max() <= 1 / 8 and w.std() > 0.05  # U(-1/sqrt(H), 1/sqrt(H))
+    cell = nn.LSTMCell(3, 4)
+    assert [k for k, _ in cell.named_parameters()] == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+    assert cell.weight_ih.shape == (16, 3)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_state_dict_in_pytorch_layout_gives_reference_outputs(mode):
+    _, named = stack_params(mode, 2, True, 3, 4, seed=5)
+    m = make_module(mode, 3, 4, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64)
+    m.load_state_dict(named)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 5, 3))
+    h0 = rng.standard_normal((4, 2, 4))
+    c0 = rng.standard_normal((4, 2, 4)) if mode == "lstm" else None
+    out, state = m(x, (h0, c0) if mode == "lstm" else h0)
+    want = ref.rnn_stack(mode, x.transpose(1, 0, 2), h0, c0, named, 2, True)
+    np.testing.assert_allclose(out.data, want[0].transpose(1, 0, 2), atol=1e-12)
+    states = state if mode == "lstm" else (state,)
+    for got, w in zip(states, want[1:]):
+        np.testing.assert_allclose(got.data, w, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_packed_sequences_run_at_their_lengths(mode):
+    _, named = stack_params(mode, 2, True, 3, 4, seed=8)
+    m = make_module(mode, 3, 4, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64)
+    m.load_state_dict(named)
+    lengths = [2, 5, 1, 4]
+    x = pyengine.Tensor(np.random.default_rng(9).standard_normal((4, 5, 3)), requires_grad=True)
+    packed = rnn_utils.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    assert packed.batch_sizes.tolist() == [4, 3, 2, 2, 1] and packed.data.shape == (12, 3)
+    out, state = m(packed)
+    padded, out_lengths = rnn_utils.pad_packed_sequence(out, batch_first=True)
+    assert out_lengths.tolist() == lengths
+    zeros = np.zeros((4, 4, 4))
+    want = ref.rnn_stack(mode, x.data.transpose(1, 0, 2), zeros, zeros if mode == "lstm" else None, named, 2, True,
+                         np.array(lengths))
+    np.testing.assert_allclose(padded.data, want[0].transpose(1, 0, 2), atol=1e-12)
+    h_n = state[0] if mode == "lstm" else state
+    np.testing.assert_allclose(h_n.data, want[1], atol=1e-12)
+    (padded.sum() + h_n.sum()).backward()
+    for b, n in enumerate(lengths):
+        assert not x.grad.data[b, n:].any() and x.grad.data[b, :n].all()
+
+
+def test_pack_and_pad_round_trip_with_gradients():
+    rng = np.random.default_rng(10)
+    seqs = [pyengine.Tensor(rng.standard_normal((n, 2)), requires_grad=True) for n in (3, 1, 4)]
+    padded = rnn_utils.pad_sequence(seqs)
+    assert padded.shape == (4, 3, 2) and not padded.data[1:, 1].any()
+    packed = rnn_utils.pack_sequence(seqs, enforce_sorted=False)
+    assert packed.sorted_indices.tolist() == [2, 0, 1] and packed.unsorted_indices.tolist() == [1, 2, 0]
+    back, lengths = rnn_utils.pad_packed_sequence(packed, batch_first=True, padding_value=-1.0, total_length=5)
+    assert back.shape == (3, 5, 2) and lengths.tolist() == [3, 1, 4]
+    np.testing.assert_array_equal(back.data[0, :3], seqs[0].data)
+    assert (back.data[1, 1:] == -1).all()
+    (back * np.arange(30.0).reshape(3, 5, 2)).sum().backward()
+    np.testing.assert_array_equal(seqs[2].grad.data, np.arange(20.0, 28.0).reshape(4, 2))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cells_match_reference(mode):
+    name = {"rnn_tanh": "RNNCell", "rnn_relu": "RNNCell", "lstm": "LSTMCell", "gru": "GRUCell"}[mode]
+    kwargs = {"nonlinearity": "relu"} if mode == "rnn_relu" else {}
+    cell = getattr(nn, name)(3, 5, dtype=np.float64, **kwargs)
+    x, h, c, *_ = layer_arrays(mode, 1, 2, 3, 5, seed=11)
+    out = cell(x[0], (h, c) if mode == "lstm" else h)
+    want_h, want_c = ref.rnn_cell(mode, x[0], h, c, *(p.data for p in cell.parameters()))
+    got_h = out[0] if mode == "lstm" else out
+    np.testing.assert_allclose(got_h.data, want_h, atol=1e-12)
+    unbatched = cell(x[0, 0], (h[0], c[0]) if mode == "lstm" else h[0])
+    np.testing.assert_allclose((unbatched[0] if mode == "lstm" else unbatched).data, want_h[0], atol=1e-12)
+
+
+def test_unbatched_sequence_and_default_state():
+    m = nn.GRU(3, 4, num_layers=2)
+    x = np.random.default_rng(12).standard_normal((6, 3)).astype(np.float32)
+    out, h_n = m(x)
+    assert out.shape == (6, 4) and h_n.shape == (2, 4) and out.dtype == np.float32
+    batched, _ = m(x[:, None])
+    np.testing.assert_array_equal(out.data, batched.data[:, 0])
+
+
+def test_dropout_between_layers_only_in_training():
+    m = nn.LSTM(3, 8, num_layers=2, dropout=0.5)
+    x = np.random.default_rng(13).standard_normal((4, 2, 3)).astype(np.float32)
+    m.eval()
+    a, _ = m(x)
+    b, _ = m(x)
+    np.testing.assert_array_equal(a.data, b.data)
+    m.train()
+    c, _ = m(x)
+    assert not np.array_equal(a.data, c.data)
+
+
+def test_module_errors_name_the_module_and_shapes():
+    m = nn.LSTM(3, 4, num_layers=2)
+    x = np.zeros((5, 2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"LSTM: input has 6 features but input_size is 3 \(input \(5, 2, 6\)\)"):
+        m(np.zeros((5, 2, 6), np.float32))
+    with pytest.raises(ValueError, match=r"LSTM: expected h_0 of shape \(2, 2, 4\), got \(1, 2, 4\)"):
+        m(x, (np.zeros((1, 2, 4), np.float32), np.zeros((2, 2, 4), np.float32)))
+    with pytest.raises(TypeError, match=r"LSTM: hx must be a tuple"):
+        m(x, np.zeros((2, 2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"GRU: hidden_size must be a positive integer, got 0"):
+        nn.GRU(3, 0)
+    with pytest.raises(ValueError, match=r"GRUCell: input has 2 features but input_size is 3"):
+        nn.GRUCell(3, 4)(np.zeros((1, 2), np.float32))
+    with pytest.raises(ValueError, match=r"must be sorted in decreasing order"):
+        rnn_utils.pack_padded_sequence(pyengine.Tensor(x), [2, 5])
