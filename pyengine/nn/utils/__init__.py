@@ -1,0 +1,2 @@
+"""Utilities of pyengine.nn, as torch.nn.utils: ``rnn`` (packed sequences)."""
+from pyengine.nn.utils import rnn  # noqa: F401
