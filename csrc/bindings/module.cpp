@@ -16,6 +16,7 @@ namespace pyengine {
 namespace bind {
 void bind_elementwise(py::module_& m);
 void bind_gemm(py::module_& m);
+void bind_optim(py::module_& m);
 }  // namespace bind
 }  // namespace pyengine
 
@@ -82,4 +83,5 @@ PYBIND11_MODULE(_C, m) {
 
   pyengine::bind::bind_elementwise(m);
   pyengine::bind::bind_gemm(m);
+  pyengine::bind::bind_optim(m);
 }
