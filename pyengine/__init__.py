@@ -32,3 +32,5 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled",
     "info", "get_num_threads", "set_num_threads", "kernels", "__version__",
 ]
+from pyengine.serialization import load, save
+__all__ += ["save", "load"]
