@@ -1,0 +1,8 @@
+"""Neural-network building blocks with PyTorch's names: Module, Parameter, layers,
+containers, ``functional`` and ``init``."""
+from pyengine.nn.module import Module
+from pyengine.nn.modules import *  # noqa: F401,F403
+from pyengine.nn.modules import __all__ as _modules_all
+from pyengine.nn.parameter import Parameter
+
+__all__ = ["Module", "Parameter", *_modules_all]
