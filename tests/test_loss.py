@@ -347,6 +347,15 @@ def test_ctc_gradient_is_zero_past_input_length(rng):
     assert (t.grad.data[:5, 0] != 0).any()
 
 
+def test_ctc_reads_non_contiguous_log_probs(rng):
+    lp, targets, il, tl = ctc_problem(rng, 10, 3, 5, 3)
+    view = np.swapaxes(np.ascontiguousarray(np.swapaxes(lp, 0, 1)), 0, 1)  # (T, N, C) with batch-major strides
+    t = pyengine.from_numpy(view)
+    assert not t.data.flags.c_contiguous
+    np.testing.assert_allclose(F.ctc_loss(t, targets, il, tl, reduction="none").data,
+                               ref.ctc_loss(lp, targets, il, tl, reduction="none"), rtol=1e-12)
+
+
 def test_ctc_unbatched_input(rng):
     lp = log_softmax(rng.standard_normal((6, 4)))
     t = pyengine.tensor(lp, requires_grad=True)
