@@ -1,5 +1,5 @@
-// Vectorised exp, log, tanh, sigmoid, erf and erfc on Vec<T>, for float and
-// double, written once for every ISA: the scalar build runs the very same
+// Vectorised exp, log, tanh, sigmoid, erf, erfc and the exact GELU on Vec<T>,
+// for float and double, written once for every ISA: the scalar build runs the very same
 // code one lane at a time, which makes it the specification.
 //
 // Each function reduces its argument to a short interval (Cody-Waite for exp,
@@ -213,19 +213,36 @@ inline Vec<T> sigmoid(Vec<T> x) {
   return one / (one + exp(-x));
 }
 
-// erfc|x| for |x| >= erfc_cutover as e^(-x^2) Q(t). x^2 is split into hi + lo exactly
-// (FMA); e^(-x^2) = e^-hi (1 - lo) then keeps its relative accuracy even where
-// x^2 is large (a plain rounding of x^2 = 100 would cost 100 ulp).
+// x^2 as hi + lo exactly (FMA): e^-(x^2) = e^-hi (1 - lo) then keeps its
+// relative accuracy where x^2 is large (a plain rounding of x^2 = 100 would
+// cost 100 ulp of the result).
 template <typename T>
-inline Vec<T> erfc_tail(Vec<T> ax) {
+struct ExactSquare {
+  Vec<T> hi, lo;
+};
+
+template <typename T>
+inline ExactSquare<T> exact_square(Vec<T> x) {
+  const Vec<T> hi = x * x;
+  return {hi, fmadd(x, x, -hi)};
+}
+
+// e^-(hi + lo) for a square split by exact_square (|lo| <= ulp(hi) / 2).
+template <typename T>
+inline Vec<T> exp_neg_square(ExactSquare<T> sq) {
+  const Vec<T> e = exp(-sq.hi);
+  // Where x^2 overflowed, lo = x^2 - inf is NaN; e is 0 there and stays so.
+  return select(e > Vec<T>::zero(), fnmadd(e, sq.lo, e), e);
+}
+
+// erfc|x| for |x| >= erfc_cutover as e^(-x^2) Q(t), given x^2 split exactly.
+template <typename T>
+inline Vec<T> erfc_tail(Vec<T> ax, ExactSquare<T> sq) {
   using C = MathConstants<T>;
   const Vec<T> two = Vec<T>::broadcast(T(2));
   const Vec<T> a = min(max(ax, Vec<T>::broadcast(C::erfc_cutover)), Vec<T>::broadcast(C::erfc_top));
   const Vec<T> t = (a - two) / (a + two);
-  const Vec<T> hi = a * a;
-  const Vec<T> lo = fmadd(a, a, -hi);
-  const Vec<T> e = exp(-hi);
-  const Vec<T> y = fnmadd(e, lo, e) * polynomial(t, C::erfc_poly);
+  const Vec<T> y = exp_neg_square(sq) * polynomial(t, C::erfc_poly);
   return select(ax > Vec<T>::broadcast(C::erfc_top), Vec<T>::zero(), y);
 }
 
@@ -239,28 +256,63 @@ struct ErfPieces {
 };
 
 template <typename T>
-inline ErfPieces<T> erf_pieces(Vec<T> x) {
+inline ErfPieces<T> erf_pieces(Vec<T> x, ExactSquare<T> sq) {
   using C = MathConstants<T>;
   const Vec<T> ax = abs(x);
-  return {ax < Vec<T>::broadcast(C::erfc_cutover), x * polynomial(x * x, C::erf_poly), erfc_tail(ax)};
+  return {ax < Vec<T>::broadcast(C::erfc_cutover), x * polynomial(sq.hi, C::erf_poly), erfc_tail(ax, sq)};
+}
+
+template <typename T>
+inline Vec<T> erfc_from_pieces(Vec<T> x, const ErfPieces<T>& p) {
+  const Vec<T> large = select(x < Vec<T>::zero(), Vec<T>::broadcast(T(2)) - p.tail, p.tail);
+  const Vec<T> y = select(p.use_series, Vec<T>::broadcast(T(1)) - p.series, large);
+  return select(is_nan(x), x, y);
 }
 
 // The error function: x P(x^2) below the cutover, 1 - erfc|x| (with the sign of x) above.
 template <typename T>
 inline Vec<T> erf(Vec<T> x) {
-  const ErfPieces<T> p = erf_pieces(x);
-  const Vec<T> y = select(p.use_series, p.series, copysign(Vec<T>::broadcast(T(1)) - p.tail, x));
+  using C = MathConstants<T>;
+  const ErfPieces<T> p = erf_pieces(x, exact_square(x));
+  Vec<T> y = select(p.use_series, p.series, copysign(Vec<T>::broadcast(T(1)) - p.tail, x));
+  // erf x = 2/sqrt(pi) x for a denormal x, and that can be a normal number,
+  // which DAZ would turn into 0: scale the mantissa field (an exact integer)
+  // back by 2^denormal_exponent in two normal factors instead.
+  const Vec<T> ax = abs(x);
+  const Vec<T> h = Vec<T>::broadcast(T(int(C::denormal_exponent) / 2));
+  const Vec<T> scaled = mantissa_field(ax) * Vec<T>::broadcast(T(1.12837916709551257390)) * pow2_int(h) *
+                        pow2_int(Vec<T>::broadcast(C::denormal_exponent) - h);
+  y = select(ax < Vec<T>::broadcast(std::numeric_limits<T>::min()), copysign(scaled, x), y);
   return select(is_nan(x), x, y);
 }
 
 // The complementary error function 1 - erf(x), accurate relative to its own
-// (tiny) value for large x: exact GELU needs 1 + erf(x) = erfc(-x) for very
-// negative x, where 1 + erf(x) would cancel every bit.
+// (tiny) value for large x, where 1 - erf(x) would cancel every bit.
 template <typename T>
 inline Vec<T> erfc(Vec<T> x) {
-  const ErfPieces<T> p = erf_pieces(x);
-  const Vec<T> large = select(x < Vec<T>::zero(), Vec<T>::broadcast(T(2)) - p.tail, p.tail);
-  const Vec<T> y = select(p.use_series, Vec<T>::broadcast(T(1)) - p.series, large);
+  return erfc_from_pieces(x, erf_pieces(x, exact_square(x)));
+}
+
+// The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2. The tail's
+// exponent is taken from the exact x^2 / 2 rather than from the square of
+// the rounded x / sqrt 2, which would be off by about x^2 ulp (2e-6 relative
+// in float at x = -8).
+template <typename T>
+inline Vec<T> normal_cdf(Vec<T> x) {
+  const Vec<T> half = Vec<T>::broadcast(T(0.5));
+  const Vec<T> u = x * Vec<T>::broadcast(T(-0.70710678118654752440));
+  const ExactSquare<T> x2 = exact_square(x);
+  return half * erfc_from_pieces(u, erf_pieces(u, ExactSquare<T>{x2.hi * half, x2.lo * half}));
+}
+
+// Exact (erf-form) GELU, PyTorch's default: x Phi(x) = x (1 + erf(x / sqrt 2)) / 2.
+// Written with erfc, not 1 + erf, so the left tail (gelu(-5) = -1.4e-6)
+// keeps its relative accuracy instead of being a difference of numbers near 1.
+template <typename T>
+inline Vec<T> gelu(Vec<T> x) {
+  const Vec<T> cdf = normal_cdf(x);
+  // x * 0 would be NaN at x = -inf, where the limit is 0.
+  const Vec<T> y = select(cdf > Vec<T>::zero(), x * cdf, Vec<T>::zero());
   return select(is_nan(x), x, y);
 }
 
