@@ -18,10 +18,12 @@ import reference as ref
 from conftest import run_python
 
 FUNCTIONS = ["exp", "log", "tanh", "sigmoid", "erf"]
-# Largest relative error allowed (the measured maxima are about a third of these).
+# Largest relative error allowed. Measured maxima: float32 exp 7.5e-8, log
+# 7.9e-8, tanh 1.3e-7, sigmoid 1.4e-7, erf 2.1e-7; float64 all 1.4e-16 to
+# 2.5e-16 (about one ulp).
 BOUND = {
-    np.float32: {"exp": 4e-7, "log": 4e-7, "tanh": 4e-7, "sigmoid": 4e-7, "erf": 4e-7},
-    np.float64: {"exp": 1e-14, "log": 1e-14, "tanh": 1e-14, "sigmoid": 1e-14, "erf": 1e-14},
+    np.float32: dict.fromkeys(["exp", "log", "tanh", "sigmoid", "erf"], 4e-7),
+    np.float64: dict.fromkeys(["exp", "log", "tanh", "sigmoid", "erf"], 1e-15),
 }
 HAVE_LONG_DOUBLE = np.finfo(np.longdouble).nmant >= 63
 
