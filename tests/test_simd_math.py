@@ -104,6 +104,18 @@ def test_special_values(name, x, expected, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_largest_finite_arguments(dtype):
+    big = np.array([np.finfo(dtype).max, -np.finfo(dtype).max], dtype)
+    np.testing.assert_array_equal(K.exp(big), np.array([np.inf, 0], dtype))
+    np.testing.assert_array_equal(K.tanh(big), np.array([1, -1], dtype))
+    np.testing.assert_array_equal(K.sigmoid(big), np.array([1, 0], dtype))
+    np.testing.assert_array_equal(K.erf(big), np.array([1, -1], dtype))
+    np.testing.assert_array_equal(K.gelu(big), np.array([big[0], 0], dtype))
+    log_max = K.log(big[:1])
+    np.testing.assert_allclose(log_max, np.log(big[:1].astype(np.float64)), rtol=BOUND[dtype]["log"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_signs_of_zero(dtype):
     z = np.array([0.0, -0.0], dtype)
     assert list(np.signbit(K.tanh(z))) == [False, True]
@@ -125,9 +137,10 @@ def test_odd_sizes_give_the_same_values_as_one_long_array(name, n):
     np.testing.assert_array_equal(getattr(K, name)(x[:n]), getattr(K, name)(x)[:n])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_non_contiguous_and_negatively_strided(name):
-    x = np.random.default_rng(3).uniform(0.01, 20, (64, 33))
+def test_non_contiguous_and_negatively_strided(name, dtype):
+    x = np.random.default_rng(3).uniform(0.01, 20, (64, 33)).astype(dtype)
     for view in (x[::-1], x[:, ::-2], x.T, x[5:40:3, ::7]):
         np.testing.assert_array_equal(getattr(K, name)(view), getattr(K, name)(np.ascontiguousarray(view)))
 
