@@ -68,6 +68,8 @@ struct MathConstants<float> {
   // 2/3 s^2 + 2/5 s^4 + ... to s^8; the next term is below 5e-9 relative.
   static constexpr float log_poly[] = {2.0f / 9, 2.0f / 7, 2.0f / 5, 2.0f / 3};
   // tanh(x) = x + x^3 P(x^2) for |x| < 0.625 (fit, max relative error of P 1.4e-7).
+  // 2 e^(-2 x) < 2^-25 from x = 9.01 on.
+  static constexpr float tanh_saturation = 9.1f;
   static constexpr float tanh_poly[] = {-0.00608871831f, 0.0209908746f, -0.0538493507f, 0.133327574f,
                                         -0.333333284f};
   // erf(x) = x P(x^2) for |x| < 1 (fit, max relative error 1.3e-9), used below erfc_cutover.
@@ -105,6 +107,8 @@ struct MathConstants<double> {
   static constexpr double log_poly[] = {2.0 / 21, 2.0 / 19, 2.0 / 17, 2.0 / 15, 2.0 / 13,
                                         2.0 / 11, 2.0 / 9,  2.0 / 7,  2.0 / 5,  2.0 / 3};
   // Fit, max relative error of P 3.9e-16 (degree 10 in x^2).
+  // 2 e^(-2 x) < 2^-54 from x = 19.06 on.
+  static constexpr double tanh_saturation = 19.5;
   static constexpr double tanh_poly[] = {-1.7222258316517355e-05, 7.955522313130078e-05, -0.00023073921066570638,
                                          0.0005874202257123278,   -0.0014553045347742318, 0.0035920581539310996,
                                          -0.008863229744154214,   0.0218694882553017,     -0.05396825396123356,
@@ -132,24 +136,44 @@ inline Vec<T> infinity() {
   return Vec<T>::broadcast(std::numeric_limits<T>::infinity());
 }
 
-// e^x. x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2, then
-// e^x = 2^n e^r with e^r from the Taylor polynomial.
+// e^x = 2^n e^r with n = round(x / ln2) and r = x - n ln2, |r| <= ln2 / 2:
+// returns e^r (the Taylor polynomial) and n, for the caller to scale.
+template <typename T>
+struct ExpReduced {
+  Vec<T> exp_r;
+  Vec<T> n;
+};
+
+template <typename T>
+inline ExpReduced<T> exp_reduced(Vec<T> x) {
+  using C = MathConstants<T>;
+  const Vec<T> n = round_nearest(x * Vec<T>::broadcast(C::log2e));
+  Vec<T> r = fnmadd(n, Vec<T>::broadcast(C::ln2_hi), x);
+  r = fnmadd(n, Vec<T>::broadcast(C::ln2_lo), r);
+  return {polynomial(r, C::exp_poly), n};
+}
+
+// e^x for |x| <= 87 (float) or 708 (double), where 2^n is a normal number:
+// no special cases, for callers that bound their argument (tanh).
+template <typename T>
+inline Vec<T> exp_in_range(Vec<T> x) {
+  const ExpReduced<T> e = exp_reduced(x);
+  return e.exp_r * pow2_int(e.n);
+}
+
+// e^x for every x.
 template <typename T>
 inline Vec<T> exp(Vec<T> x) {
   using C = MathConstants<T>;
   const Vec<T> hi = Vec<T>::broadcast(C::exp_overflow), lo = Vec<T>::broadcast(C::exp_underflow);
   // Clamping keeps n inside the exponent range; max with x first turns a NaN
   // into `lo` (maxps returns its second operand), fixed by the last select.
-  const Vec<T> xc = min(max(x, lo), hi);
-  const Vec<T> n = round_nearest(xc * Vec<T>::broadcast(C::log2e));
-  Vec<T> r = fnmadd(n, Vec<T>::broadcast(C::ln2_hi), xc);
-  r = fnmadd(n, Vec<T>::broadcast(C::ln2_lo), r);
-  const Vec<T> p = polynomial(r, C::exp_poly);
+  const ExpReduced<T> e = exp_reduced(min(max(x, lo), hi));
   // 2^n in two factors: each stays a normal number down to n = -150 (float)
   // or -1075 (double), so results in the denormal range are formed too when
   // the FPU does not flush them.
-  const Vec<T> n1 = floor(n * Vec<T>::broadcast(T(0.5)));
-  Vec<T> y = p * pow2_int(n1) * pow2_int(n - n1);
+  const Vec<T> n1 = floor(e.n * Vec<T>::broadcast(T(0.5)));
+  Vec<T> y = e.exp_r * pow2_int(n1) * pow2_int(e.n - n1);
   y = select(x > hi, infinity<T>(), y);
   y = select(x < lo, Vec<T>::zero(), y);
   return select(is_nan(x), x, y);
@@ -195,6 +219,11 @@ inline Vec<T> log(Vec<T> x) {
 // <= 0.45 there. Below 0.625 that subtraction would cancel bits (at x = 0.01
 // it loses 7), so an odd polynomial takes over; 0.625 is the classic Cephes
 // cutover where both forms are accurate and the polynomial is still short.
+//
+// Beyond tanh_saturation, 1 - tanh|x| < 2 e^(-2|x|) is below half an ulp of 1,
+// so tanh rounds to +-1 there: clamping |x| to it keeps e^(2|x|) finite and
+// lets exp skip its overflow, underflow and NaN handling (NaN is restored at
+// the end, since the clamp turns it into the saturation point).
 template <typename T>
 inline Vec<T> tanh(Vec<T> x) {
   using C = MathConstants<T>;
@@ -202,12 +231,14 @@ inline Vec<T> tanh(Vec<T> x) {
   const Vec<T> ax = abs(x);
   const Vec<T> z = x * x;
   const Vec<T> small = fmadd(x * z, polynomial(z, C::tanh_poly), x);
-  const Vec<T> e = exp(ax + ax);
+  const Vec<T> a = min(ax, Vec<T>::broadcast(C::tanh_saturation));
+  const Vec<T> e = exp_in_range(a + a);
   const Vec<T> large = copysign(one - Vec<T>::broadcast(T(2)) / (e + one), x);
   Vec<T> y = select(ax < Vec<T>::broadcast(T(0.625)), small, large);
   // tanh x = x for zeros and denormals, returned as given: the polynomial
   // would flush a denormal to 0 under DAZ.
-  return select(ax < Vec<T>::broadcast(std::numeric_limits<T>::min()), x, y);
+  y = select(ax < Vec<T>::broadcast(std::numeric_limits<T>::min()), x, y);
+  return select(is_nan(x), x, y);
 }
 
 // 1 / (1 + e^-x). e^-x = inf for very negative x gives exactly 0, and
