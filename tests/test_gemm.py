@@ -17,8 +17,9 @@ import reference as ref
 
 ACTIVATIONS = [None, "relu", "gelu", "tanh", "sigmoid"]
 # One shape per driver path: gemv (both forms), skinny, tiny, blocked with
-# two passes over k (k > 256) and edge tiles in both directions.
-PATH_SHAPES = [(1, 40, 33), (33, 40, 1), (7, 50, 33), (20, 30, 40), (29, 300, 37)]
+# two passes over k (k > 256) and edge tiles in both directions, reading A
+# in place (n <= 128) and packing it.
+PATH_SHAPES = [(1, 40, 33), (33, 40, 1), (7, 50, 33), (20, 30, 40), (29, 300, 37), (23, 300, 150)]
 
 
 def layout(x, kind):
