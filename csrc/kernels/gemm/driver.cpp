@@ -43,9 +43,10 @@ namespace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Products below this many multiply-adds run on one thread: waking a second
-// thread costs a few microseconds, as much as the whole product.
-constexpr int64_t kMinFmasPerThread = int64_t(1) << 17;
+// Each thread gets at least this many multiply-adds (~20 us of work):
+// waking a thread and meeting it at a barrier costs microseconds even on an
+// idle machine, and a time slice on a busy one.
+constexpr int64_t kMinFmasPerThread = int64_t(1) << 20;
 // A product with min(m, n) at most this reads its big operand in place:
 // each element of it is used by at most a few register tiles, so packing it
 // would cost as much memory traffic as the multiply itself.
@@ -280,12 +281,15 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   const bool split_m = m_balance <= n_balance * 1.05;
 
   const int64_t a_block = pack_a ? round_up(bs.mc * kc, 16) : 0;
-  ScratchBuffer packed_b(round_up(kc * nc, 16) * sizeof(T));
+  // Two buffers for packed B, used by alternate passes over k: a thread that
+  // finished pass pc packs pass pc + 1 into the other one while the rest
+  // still read theirs, so one barrier per pass suffices.
+  const int64_t b_block = round_up(kc * nc, 16);
+  ScratchBuffer packed_b(2 * b_block * sizeof(T));
   ScratchBuffer packed_a(static_cast<size_t>(nthreads) * a_block * sizeof(T));
   SpinBarrier barrier;
 
   parallel_run(nthreads, [&](int tid, int nt) {
-    T* const bp = packed_b.as<T>();
     T* const ap = packed_a.as<T>() + tid * a_block;
     const int64_t i_begin = split_m ? split_begin(0, m_panels, nt, tid) * mr : 0;
     const int64_t i_end = split_m ? std::min(p.m, split_begin(0, m_panels, nt, tid + 1) * mr) : p.m;
@@ -301,6 +305,7 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
       // Loop 4: over the k dimension, kc at a time (rank-kc updates of C).
       for (int64_t pc = 0; pc < p.k; pc += kc) {
         const int64_t kcur = std::min(kc, p.k - pc);
+        T* const bp = packed_b.as<T>() + (pc / kc % 2) * b_block;
         const bool last_k = pc + kcur == p.k;
         // Pack B(pc:pc+kc, jc:jc+nc) into NR-column panels, the panels shared
         // out over the threads; everyone waits until the whole block is in.
@@ -339,9 +344,9 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
             }
           }
         }
-        // Packed B is overwritten by the next pass: wait for every reader.
-        barrier.wait(nt);
       }
+      // The next block of columns packs into buffers still being read.
+      barrier.wait(nt);
     }
   });
 }
