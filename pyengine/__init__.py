@@ -62,3 +62,5 @@ __all__ = [
     "dropout", "embedding", "layer_norm", "linear",
     "info", "get_num_threads", "set_num_threads", "kernels", "__version__",
 ]
+from pyengine.serialization import load, save
+__all__ += ["save", "load"]
