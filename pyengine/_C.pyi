@@ -59,6 +59,30 @@ def batch_norm_backward(grad_output: np.ndarray, input: np.ndarray, weight: Opti
                         training: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 def conv_scratch_budget() -> int: ...
 def set_conv_scratch_budget(bytes: int) -> None: ...
+# optim: fused in-place updates (param and state arrays C-contiguous, writable, param's dtype and shape)
+def sgd_update(
+    param: np.ndarray, grad: np.ndarray, momentum_buffer: Optional[np.ndarray] = None, *, lr: float,
+    momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+    maximize: bool = False, first_step: bool = False,
+) -> None: ...
+def adam_update(
+    param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
+    max_exp_avg_sq: Optional[np.ndarray] = None, *, step: int, lr: float, beta1: float, beta2: float, eps: float,
+    weight_decay: float = 0.0, decoupled_weight_decay: bool = False, maximize: bool = False,
+) -> None: ...
+def rmsprop_update(
+    param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray, momentum_buffer: Optional[np.ndarray] = None,
+    grad_avg: Optional[np.ndarray] = None, *, lr: float, alpha: float, eps: float, weight_decay: float = 0.0,
+    momentum: float = 0.0, maximize: bool = False,
+) -> None: ...
+def adagrad_update(
+    param: np.ndarray, grad: np.ndarray, state_sum: np.ndarray, *, step: int, lr: float, lr_decay: float = 0.0,
+    eps: float = 1e-10, weight_decay: float = 0.0, maximize: bool = False,
+) -> None: ...
+def adadelta_update(
+    param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray, acc_delta: np.ndarray, *, lr: float, rho: float,
+    eps: float, weight_decay: float = 0.0, maximize: bool = False,
+) -> None: ...
 # rnn (mode: "rnn_tanh" | "rnn_relu" | "lstm" | "gru")
 def rnn_layer_forward(
     mode: str, input: np.ndarray, hx: np.ndarray, cx: Optional[np.ndarray], weight_ih: np.ndarray,
@@ -119,3 +143,16 @@ def ctc_loss_backward(
     blank: int = 0,
     zero_infinity: bool = False,
 ) -> np.ndarray: ...
+def gemm_batched(
+    a: np.ndarray,
+    b: np.ndarray,
+    out: Optional[np.ndarray] = None,
+    *,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    bias: Optional[np.ndarray] = None,
+    activation: Activation = None,
+) -> np.ndarray: ...
+def peak_gflops(threads: int, dtype: str = "float32") -> float: ...
