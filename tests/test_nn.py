@@ -1,4 +1,5 @@
 import copy
+import math
 from collections import OrderedDict
 
 import numpy as np
@@ -189,3 +190,175 @@ def test_deepcopy_gives_independent_parameters():
     twin.fc1.weight.data[...] = -1
     assert net.fc1.weight.data[0, 0] == 0
     assert isinstance(twin.fc1.weight, nn.Parameter)
+
+
+# ---- nn.init -------------------------------------------------------------------------------
+from pyengine.nn import init  # noqa: E402
+
+
+def empty(*shape, dtype=np.float32):
+    return nn.Parameter(np.zeros(shape, dtype=dtype))
+
+
+@pytest.mark.parametrize("shape,fans", [((5, 3), (3, 5)), ((8, 4, 3, 3), (36, 72)), ((6, 2, 7), (14, 42))])
+def test_fan_in_and_fan_out(shape, fans):
+    assert init._calculate_fan_in_and_fan_out(empty(*shape)) == fans
+
+
+def test_calculate_gain():
+    assert init.calculate_gain("relu") == pytest.approx(math.sqrt(2))
+    assert init.calculate_gain("leaky_relu", math.sqrt(5)) == pytest.approx(math.sqrt(2 / 6))
+    assert init.calculate_gain("tanh") == pytest.approx(5 / 3)
+    assert init.calculate_gain("conv2d") == 1 and init.calculate_gain("selu") == 0.75
+    with pytest.raises(ValueError, match="Unsupported nonlinearity"):
+        init.calculate_gain("swish")
+    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+        init.xavier_uniform_(empty(4))
+
+
+def uniform_bound_ok(t, bound):
+    data = t.data.astype(np.float64)
+    assert np.all(np.abs(data) <= bound * (1 + 1e-6))
+    # a uniform draw of this size comes within 2 % of both ends and has variance bound^2 / 3
+    assert data.max() > 0.98 * bound and data.min() < -0.98 * bound
+    assert data.var() == pytest.approx(bound ** 2 / 3, rel=0.05)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_init_statistics(dtype):
+    w = empty(200, 300, dtype=dtype)
+    init.kaiming_uniform_(w, a=0, mode="fan_in", nonlinearity="relu")
+    uniform_bound_ok(w, math.sqrt(2) * math.sqrt(3 / 300))
+    init.kaiming_uniform_(w, mode="fan_out")  # leaky_relu gain with a=0: sqrt(2)
+    uniform_bound_ok(w, math.sqrt(2) * math.sqrt(3 / 200))
+    init.xavier_uniform_(w, gain=2.0)
+    uniform_bound_ok(w, 2.0 * math.sqrt(6 / 500))
+    init.kaiming_normal_(w, nonlinearity="relu")
+    assert w.data.std() == pytest.approx(math.sqrt(2 / 300), rel=0.03) and abs(w.data.mean()) < 3e-3
+    init.xavier_normal_(w)
+    assert w.data.std() == pytest.approx(math.sqrt(2 / 500), rel=0.03)
+    init.normal_(w, mean=3.0, std=0.5)
+    assert w.data.mean() == pytest.approx(3.0, abs=0.01) and w.data.std() == pytest.approx(0.5, rel=0.03)
+    init.uniform_(w, -2, 5)
+    assert w.data.min() >= -2 and w.data.max() <= 5 and w.data.mean() == pytest.approx(1.5, abs=0.03)
+    init.constant_(w, 0.25)
+    assert np.all(w.data == 0.25) and w.dtype == dtype
+    init.zeros_(w)
+    init.ones_(w)
+    assert np.all(w.data == 1)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (4, 6), (5, 2, 3)])
+def test_orthogonal(shape):
+    w = empty(*shape, dtype=np.float64)
+    init.orthogonal_(w, gain=2.0)
+    flat = w.data.reshape(shape[0], -1)
+    gram = flat @ flat.T if flat.shape[0] <= flat.shape[1] else flat.T @ flat
+    np.testing.assert_allclose(gram, 4.0 * np.eye(gram.shape[0]), atol=1e-12)
+
+
+def test_init_uses_the_given_generator():
+    a, b = empty(3, 4), empty(3, 4)
+    init.normal_(a, generator=np.random.default_rng(5))
+    init.normal_(b, generator=np.random.default_rng(5))
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+# ---- layers: construction, default initialisation, PyTorch's state-dict keys ------------------
+
+
+def test_linear_and_conv_default_init_follow_pytorch():
+    lin = nn.Linear(400, 30)
+    uniform_bound_ok(lin.weight, 1 / math.sqrt(400))  # kaiming_uniform(a=sqrt(5)) == U(+-1/sqrt(fan_in))
+    assert np.all(np.abs(lin.bias.data) <= 1 / math.sqrt(400))
+    conv = nn.Conv2d(16, 64, 5, groups=2)
+    assert conv.weight.shape == (64, 8, 5, 5)
+    uniform_bound_ok(conv.weight, 1 / math.sqrt(8 * 25))
+    assert nn.ConvTranspose2d(6, 4, 3, groups=2).weight.shape == (6, 2, 3, 3)
+    assert nn.Conv1d(3, 5, 4, bias=False).bias is None
+    assert nn.Linear(2, 3, dtype=np.float64).weight.dtype == np.float64
+
+
+def test_layer_state_dict_keys_match_pytorch():
+    bn = nn.BatchNorm2d(4)
+    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    assert bn.num_batches_tracked.dtype == np.int64
+    assert list(nn.BatchNorm1d(3, affine=False, track_running_stats=False).state_dict()) == []
+    assert list(nn.LayerNorm((2, 3)).state_dict()) == ["weight", "bias"]
+    emb = nn.Embedding(5, 2, padding_idx=-1)
+    assert emb.padding_idx == 4 and np.all(emb.weight.data[4] == 0)
+
+
+def test_layer_reprs_match_pytorch():
+    assert repr(nn.Conv2d(1, 32, 3, 1)) == "Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1))"
+    assert (repr(nn.Conv2d(3, 8, (3, 5), stride=2, padding=1, bias=False))
+            == "Conv2d(3, 8, kernel_size=(3, 5), stride=(2, 2), padding=(1, 1), bias=False)")
+    assert repr(nn.Linear(9216, 128)) == "Linear(in_features=9216, out_features=128, bias=True)"
+    assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25, inplace=False)"
+    assert repr(nn.ReLU()) == "ReLU()" and repr(nn.Softmax(dim=1)) == "Softmax(dim=1)"
+    assert repr(nn.MaxPool2d(2)) == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
+    assert repr(nn.BatchNorm1d(64)) == "BatchNorm1d(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"
+    assert repr(nn.Flatten()) == "Flatten(start_dim=1, end_dim=-1)"
+
+
+class MnistNet(nn.Module):
+    """The classic PyTorch MNIST example's network."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+
+# Keys and shapes of torch's MnistNet().state_dict(), as PyTorch names them.
+TORCH_MNIST_STATE = {"conv1.weight": (32, 1, 3, 3), "conv1.bias": (32,), "conv2.weight": (64, 32, 3, 3),
+                     "conv2.bias": (64,), "fc1.weight": (128, 9216), "fc1.bias": (128,), "fc2.weight": (10, 128),
+                     "fc2.bias": (10,)}
+
+
+def test_a_pytorch_state_dict_exported_as_numpy_loads_unchanged():
+    net = MnistNet()
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == TORCH_MNIST_STATE
+    rng = np.random.default_rng(0)
+    exported = OrderedDict((k, rng.standard_normal(s).astype(np.float32)) for k, s in TORCH_MNIST_STATE.items())
+    net.load_state_dict(exported)
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(v.data, exported[k])
+
+
+# ---- clip_grad ---------------------------------------------------------------------------------
+
+
+def with_grads(*grads):
+    params = []
+    for g in grads:
+        p = nn.Parameter(np.zeros_like(g))
+        p.grad = pe.Tensor(np.array(g))
+        params.append(p)
+    return params
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf])
+def test_clip_grad_norm(norm_type):
+    params = with_grads(np.array([3.0, -4.0]), np.array([[12.0]]))
+    flat = np.array([3.0, -4.0, 12.0])
+    total = np.abs(flat).max() if norm_type == math.inf else np.linalg.norm(flat, ord=norm_type)
+    returned = nn.utils.clip_grad_norm_(params, max_norm=2.0, norm_type=norm_type)
+    assert returned.item() == pytest.approx(total)
+    clipped = np.concatenate([p.grad.data.ravel() for p in params])
+    np.testing.assert_allclose(clipped, flat * 2.0 / (total + 1e-6))
+    nn.utils.clip_grad_norm_(params, max_norm=100.0)  # already small: unchanged
+    np.testing.assert_allclose(np.concatenate([p.grad.data.ravel() for p in params]), clipped)
+
+
+def test_clip_grad_norm_nonfinite_and_value():
+    params = with_grads(np.array([np.inf, 1.0]))
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.clip_grad_norm_(params, 1.0, error_if_nonfinite=True)
+    params = with_grads(np.array([-3.0, 0.5, 2.0], dtype=np.float32))
+    nn.utils.clip_grad_value_(params, 1.0)
+    np.testing.assert_array_equal(params[0].grad.data, [-1.0, 0.5, 1.0])

@@ -16,6 +16,7 @@ import numpy as np
 
 from pyengine.nn.parameter import Parameter
 from pyengine.tensor import Tensor
+from pyengine.utils._grad import zero_grads
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -241,14 +242,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad.data[...] = 0
-                p.grad._bump_version()
+        zero_grads(self.parameters(), set_to_none)
 
     # ---- dtype conversion ---------------------------------------------------------
     def _apply_to_arrays(self, convert):
