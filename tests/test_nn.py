@@ -151,6 +151,9 @@ def test_to_dtype_keeps_parameter_objects_and_integer_buffers():
     assert net.fc1.weight.dtype == np.float32
     with pytest.raises(TypeError, match="floating point"):
         net.to(np.int32)
+    assert net.to("cpu") is net and net.to("cpu", np.float64).fc1.weight.dtype == np.float64
+    with pytest.raises(TypeError, match="expected a dtype or 'cpu', got 'cuda'"):
+        net.to("cuda")
 
 
 def test_apply_visits_children_then_self():
