@@ -1,54 +1,423 @@
-// Reference GEMM driver: rows of C in parallel, each entry a dot product
-// accumulated in the order p = 0 .. k-1, then the epilogue.
-#include <cmath>
+// The GEMM driver: the Goto/BLIS five loops around the micro-kernel, the
+// skinny and matrix-vector paths, and the threads. Compiled once with
+// portable flags; everything ISA-specific is behind gemm_kernels().
+//
+// Which path runs depends only on the shape and strides, never on the thread
+// count, and threads split only the m and n dimensions: every element of C is
+// summed in the same order whatever the number of threads.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
 
+#include "core/buffer.h"
+#include "core/cpu.h"
 #include "core/parallel.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/pack.h"
+#include "kernels/gemm/ukernel.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace pyengine {
+
+const GemmTable& gemm_kernels() {
+  static const GemmTable* const tables[kIsaCount] = {
+      &scalar::gemm_table,
+#ifdef PYENGINE_HAVE_AVX2
+      &avx2::gemm_table,
+#else
+      nullptr,
+#endif
+      nullptr,  // avx512: no kernels until a machine with AVX-512 can test them
+      nullptr,  // neon
+  };
+  return select_table(tables);
+}
+
 namespace {
 
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Products below this many multiply-adds run on one thread: waking a second
+// thread costs a few microseconds, as much as the whole product.
+constexpr int64_t kMinFmasPerThread = int64_t(1) << 17;
+// A product with min(m, n) at most this reads its big operand in place:
+// each element of it is used by at most a few register tiles, so packing it
+// would cost as much memory traffic as the multiply itself.
+constexpr int64_t kSkinny = 16;
+
+struct Blocking {
+  int mr, nr;
+  int64_t kc, mc, nc;
+};
+
+// The block sizes for this CPU: the kc x NR micro-panel of B fills half of L1
+// (the other half streams A's micro-panel and C), the mc x kc block of A half
+// of L2, the kc x nc block of B a quarter of the shared L3; each within the
+// ISA's bounds and rounded to whole register tiles.
 template <typename T>
-T apply_activation(T v, Activation act) {
-  switch (act) {
-    case Activation::none: return v;
-    case Activation::relu: return v > T(0) ? v : T(0);
-    case Activation::gelu: return T(0.5) * v * (T(1) + std::erf(v / std::sqrt(T(2))));
-    case Activation::tanh: return std::tanh(v);
-    case Activation::sigmoid: return T(1) / (T(1) + std::exp(-v));
+Blocking blocking_for(const BlockSizeTable& t) {
+  const CpuInfo& cpu = cpu_info();
+  const int64_t sz = sizeof(T);
+  Blocking b{t.mr, t.nr, 0, 0, 0};
+  b.kc = std::clamp<int64_t>(static_cast<int64_t>(cpu.l1d) / 2 / (t.nr * sz), 64, t.kc_max) / 8 * 8;
+  b.mc = std::clamp<int64_t>(static_cast<int64_t>(cpu.l2) / 2 / (b.kc * sz), t.mr, t.mc_max) / t.mr * t.mr;
+  b.nc = std::clamp<int64_t>(static_cast<int64_t>(cpu.l3) / 4 / (b.kc * sz), t.nr, t.nc_max) / t.nr * t.nr;
+  return b;
+}
+
+int threads_for(int64_t m, int64_t n, int64_t k, bool threaded) {
+  if (!threaded || in_parallel_region()) return 1;
+  const int64_t work = m * n * std::max<int64_t>(k, 1);
+  return static_cast<int>(std::clamp<int64_t>(work / kMinFmasPerThread, 1, get_num_threads()));
+}
+
+// A barrier for the threads of one parallel_run: spins briefly (the other
+// thread is usually a few microseconds away), then yields the core, which
+// matters when the machine is shared.
+class SpinBarrier {
+ public:
+  void wait(int nthreads) {
+    if (nthreads == 1) return;
+    const int gen = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == nthreads - 1) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+        _mm_pause();
+#endif
+      } else {
+        std::this_thread::yield();
+      }
+    }
   }
-  return v;
+
+ private:
+  std::atomic<int> arrived_{0};
+  std::atomic<int> generation_{0};
+};
+
+// The tile of C at (i, j), with the problem's alpha and strides.
+template <typename T>
+MicroTile<T> tile_at(const GemmProblem<T>& p, int64_t i, int64_t j, int64_t mr, int64_t nr) {
+  MicroTile<T> t;
+  t.c = p.c + i * p.c_rs + j * p.c_cs;
+  t.c_rs = p.c_rs;
+  t.c_cs = p.c_cs;
+  t.m = static_cast<int>(std::min(mr, p.m - i));
+  t.n = static_cast<int>(std::min(nr, p.n - j));
+  t.alpha = p.alpha;
+  t.beta = p.beta;
+  return t;
 }
 
 template <typename T>
-void gemm_rows(const GemmProblem<T>& p, int64_t i0, int64_t i1) {
-  for (int64_t i = i0; i < i1; ++i) {
+Epilogue<T> epilogue_at(const GemmProblem<T>& p, int64_t i, int64_t j) {
+  return {p.bias_n ? p.bias_n + j : nullptr, p.bias_m ? p.bias_m + i : nullptr, p.activation};
+}
+
+// k == 0: C := act(beta * C + bias), written through the shared epilogue.
+template <typename T>
+void gemm_empty_k(const GemmProblem<T>& p) {
+  const T zeros[1] = {T(0)};
+  for (int64_t i = 0; i < p.m; ++i)
     for (int64_t j = 0; j < p.n; ++j) {
-      T acc = 0;
-      for (int64_t q = 0; q < p.k; ++q) acc += p.a[i * p.a_rs + q * p.a_cs] * p.b[q * p.b_rs + j * p.b_cs];
-      T& c = p.c[i * p.c_rs + j * p.c_cs];
-      T v = p.alpha * acc;
-      if (p.beta != T(0)) v += p.beta * c;
-      if (p.bias_n) v += p.bias_n[j];
-      if (p.bias_m) v += p.bias_m[i];
-      c = apply_activation(v, p.activation);
+      MicroTile<T> t = tile_at(p, i, j, 1, 1);
+      t.epilogue = epilogue_at(p, i, j);
+      store_tile(zeros, 0, t);
     }
+}
+
+// ---- matrix-vector: m == 1 or n == 1 -------------------------------------
+
+// The vector operand and the matrix of a matrix-vector product, in the
+// layout a gemv kernel reads: y[j] = sum_p x[p] * mat(p, j) (axpy form, mat
+// with unit column stride) or y[j] = sum_p mat(j, p) * x[p] (dot form).
+template <typename T>
+struct GemvShape {
+  int64_t len;  // entries of y: n when m == 1, m when n == 1
+  const T* x;
+  int64_t x_stride;
+  const T* mat;
+  int64_t mat_rs;
+  GemvFn<T> kernel;
+  bool axpy;  // kernel is the axpy form (mat indexed by column j)
+};
+
+// Returns false when neither operand layout suits a gemv kernel.
+template <typename T>
+bool gemv_shape(const GemmProblem<T>& p, const GemmKernels<T>& kern, GemvShape<T>& s) {
+  if (p.m == 1) {  // y = x^T B with x = row 0 of A
+    s = {p.n, p.a, p.a_cs, p.b, 0, nullptr, false};
+    if (p.b_cs == 1) s.kernel = kern.gemv_axpy, s.mat_rs = p.b_rs, s.axpy = true;
+    else if (p.b_rs == 1) s.kernel = kern.gemv_dot, s.mat_rs = p.b_cs;
+  } else {  // n == 1: y = A x with x = column 0 of B
+    s = {p.m, p.b, p.b_rs, p.a, 0, nullptr, false};
+    if (p.a_cs == 1) s.kernel = kern.gemv_dot, s.mat_rs = p.a_rs;
+    else if (p.a_rs == 1) s.kernel = kern.gemv_axpy, s.mat_rs = p.a_cs, s.axpy = true;
   }
+  return s.kernel != nullptr;
+}
+
+template <typename T>
+void gemv(const GemmProblem<T>& p, const GemvShape<T>& s) {
+  // x is short (k entries): a strided one is gathered once so the kernels
+  // stream it with unit stride.
+  ScratchBuffer xbuf(s.x_stride == 1 ? 0 : p.k * sizeof(T));
+  const T* x = s.x;
+  if (s.x_stride != 1) {
+    for (int64_t q = 0; q < p.k; ++q) xbuf.as<T>()[q] = s.x[q * s.x_stride];
+    x = xbuf.as<T>();
+  }
+  ScratchBuffer ybuf(s.len * sizeof(T));
+  T* y = ybuf.as<T>();
+  // Ranges of 64 entries: whole vectors for every ISA, so no thread gets a
+  // sliver and the split never changes which entries share a register.
+  constexpr int64_t kChunk = 64;
+  const int nthreads = threads_for(1, s.len, p.k, p.threaded);
+  const int64_t chunks = ceil_div(s.len, kChunk);
+  parallel_run(nthreads, [&](int tid, int nt) {
+    const int64_t j0 = std::min(s.len, split_begin(0, chunks, nt, tid) * kChunk);
+    const int64_t j1 = std::min(s.len, split_begin(0, chunks, nt, tid + 1) * kChunk);
+    if (j0 >= j1) return;
+    s.kernel(p.k, j1 - j0, x, s.axpy ? s.mat + j0 : s.mat + j0 * s.mat_rs, s.mat_rs, y + j0);
+    // The epilogue on the entries just computed, still in cache.
+    if (p.m == 1) {
+      MicroTile<T> t = tile_at(p, 0, j0, 1, j1 - j0);
+      t.epilogue = epilogue_at(p, 0, j0);
+      store_tile(y + j0, 0, t);
+    } else {
+      MicroTile<T> t = tile_at(p, j0, 0, j1 - j0, 1);
+      t.epilogue = epilogue_at(p, j0, 0);
+      store_tile(y + j0, 1, t);
+    }
+  });
+}
+
+// ---- skinny products: min(m, n) <= kSkinny, or tiny ones ----------------
+
+// No blocking and no packing of A: each register tile runs the strided
+// micro-kernel over the whole of k, reading A in place. B is read in place
+// too when its columns are contiguous; otherwise (and for the last, partial
+// column panel, which the kernel may not read past) its NR-column panel is
+// packed, which is cheap here because either n is small or the panel is.
+template <typename T>
+void gemm_skinny(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
+  const int mr = kern.blocks.mr, nr = kern.blocks.nr;
+  const int64_t m_panels = ceil_div(p.m, mr), n_panels = ceil_div(p.n, nr);
+  const bool split_n = n_panels >= m_panels;
+  const int nthreads = threads_for(p.m, p.n, p.k, p.threaded);
+  ScratchBuffer packed(static_cast<size_t>(nthreads) * round_up(p.k * nr, 16) * sizeof(T));
+  parallel_run(nthreads, [&](int tid, int nt) {
+    T* panel = packed.as<T>() + tid * round_up(p.k * nr, 16);
+    const int64_t jp0 = split_n ? split_begin(0, n_panels, nt, tid) : 0;
+    const int64_t jp1 = split_n ? split_begin(0, n_panels, nt, tid + 1) : n_panels;
+    const int64_t ip0 = split_n ? 0 : split_begin(0, m_panels, nt, tid);
+    const int64_t ip1 = split_n ? m_panels : split_begin(0, m_panels, nt, tid + 1);
+    // Loop over the n dimension, NR columns at a time.
+    for (int64_t jp = jp0; jp < jp1; ++jp) {
+      const int64_t j = jp * nr;
+      const int n = static_cast<int>(std::min<int64_t>(nr, p.n - j));
+      const T* b = p.b + j * p.b_cs;
+      int64_t b_rs = p.b_rs;
+      if (p.b_cs != 1 || n < nr) {
+        pack_b_panel(p.k, n, nr, b, p.b_rs, p.b_cs, panel);
+        b = panel;
+        b_rs = nr;
+      }
+      // Loop over the m dimension, MR rows at a time, A read in place.
+      for (int64_t ip = ip0; ip < ip1; ++ip) {
+        const int64_t i = ip * mr;
+        MicroTile<T> t = tile_at(p, i, j, mr, nr);
+        t.k = p.k;
+        t.a = p.a + i * p.a_rs;
+        t.a_rs = p.a_rs;
+        t.a_cs = p.a_cs;
+        t.b = b;
+        t.b_rs = b_rs;
+        t.epilogue = epilogue_at(p, i, j);
+        kern.strided(t);
+      }
+    }
+  });
+}
+
+// ---- the blocked product: the five loops ----------------------------------
+
+template <typename T>
+void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
+  const Blocking bs = blocking_for<T>(kern.blocks);
+  const int mr = bs.mr, nr = bs.nr;
+  // k is cut into equal blocks of at most kc: 784 = 4 x 196 rather than
+  // 3 x 256 + 16, so no pass is a thin one that reloads C for little work.
+  const int64_t k_blocks = ceil_div(p.k, bs.kc);
+  const int64_t kc = round_up(ceil_div(p.k, k_blocks), 4);
+  const int64_t nc = std::min(bs.nc, round_up(p.n, nr));
+  const int64_t mc = bs.mc;
+  const int nthreads = threads_for(p.m, p.n, p.k, p.threaded);
+
+  // Threads split the m dimension (each packs its own rows of A; packed B is
+  // shared) unless m has too few register tiles to balance, then n (each
+  // packs the same A block, a small one when m is small).
+  const int64_t m_panels = ceil_div(p.m, mr);
+  const int64_t n_panels_max = ceil_div(nc, nr);
+  const double m_balance = static_cast<double>(ceil_div(m_panels, nthreads)) * nthreads / m_panels;
+  const double n_balance = static_cast<double>(ceil_div(n_panels_max, nthreads)) * nthreads / n_panels_max;
+  const bool split_m = m_balance <= n_balance * 1.05;
+
+  const int64_t a_block = round_up(mc * kc, 16);
+  ScratchBuffer packed_b(round_up(kc * nc, 16) * sizeof(T));
+  ScratchBuffer packed_a(static_cast<size_t>(nthreads) * a_block * sizeof(T));
+  SpinBarrier barrier;
+
+  parallel_run(nthreads, [&](int tid, int nt) {
+    T* const bp = packed_b.as<T>();
+    T* const ap = packed_a.as<T>() + tid * a_block;
+    const int64_t i_begin = split_m ? split_begin(0, m_panels, nt, tid) * mr : 0;
+    const int64_t i_end = split_m ? std::min(p.m, split_begin(0, m_panels, nt, tid + 1) * mr) : p.m;
+
+    // Loop 5: over the n dimension, nc columns at a time (B block in L3).
+    for (int64_t jc = 0; jc < p.n; jc += nc) {
+      const int64_t ncur = std::min(nc, p.n - jc);
+      const int64_t n_panels = ceil_div(ncur, nr);
+      const int64_t jp_begin = split_m ? 0 : split_begin(0, n_panels, nt, tid);
+      const int64_t jp_end = split_m ? n_panels : split_begin(0, n_panels, nt, tid + 1);
+
+      // Loop 4: over the k dimension, kc at a time (rank-kc updates of C).
+      for (int64_t pc = 0; pc < p.k; pc += kc) {
+        const int64_t kcur = std::min(kc, p.k - pc);
+        const bool last_k = pc + kcur == p.k;
+        // Pack B(pc:pc+kc, jc:jc+nc) into NR-column panels, the panels shared
+        // out over the threads; everyone waits until the whole block is in.
+        for (int64_t jp = split_begin(0, n_panels, nt, tid); jp < split_begin(0, n_panels, nt, tid + 1); ++jp) {
+          const int64_t j = jc + jp * nr;
+          pack_b_panel(kcur, static_cast<int>(std::min<int64_t>(nr, p.n - j)), nr,
+                       p.b + pc * p.b_rs + j * p.b_cs, p.b_rs, p.b_cs, bp + jp * nr * kcur);
+        }
+        barrier.wait(nt);
+
+        // Loop 3: over this thread's rows of the m dimension, mc at a time
+        // (A block in L2).
+        for (int64_t ic = i_begin; ic < i_end; ic += mc) {
+          const int64_t mcur = std::min(mc, i_end - ic);
+          // Pack A(ic:ic+mc, pc:pc+kc) into MR-row panels.
+          for (int64_t ir = 0; ir < mcur; ir += mr)
+            pack_a_panel(kcur, static_cast<int>(std::min<int64_t>(mr, mcur - ir)), mr,
+                         p.a + (ic + ir) * p.a_rs + pc * p.a_cs, p.a_rs, p.a_cs, ap + ir * kcur);
+
+          // Loop 2: over this thread's columns of the block, NR at a time
+          // (B micro-panel in L1).
+          for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
+            const int64_t j = jc + jp * nr;
+            // Loop 1: over the rows of the block, MR at a time: one micro-kernel call per tile.
+            for (int64_t ir = 0; ir < mcur; ir += mr) {
+              MicroTile<T> t = tile_at(p, ic + ir, j, mr, nr);
+              t.k = kcur;
+              t.a = ap + ir * kcur;
+              t.a_rs = 1;
+              t.a_cs = mr;
+              t.b = bp + jp * nr * kcur;
+              t.b_rs = nr;
+              if (pc > 0) t.beta = T(1);
+              if (last_k) t.epilogue = epilogue_at(p, ic + ir, j);
+              kern.packed(t);
+            }
+          }
+        }
+        // Packed B is overwritten by the next pass: wait for every reader.
+        barrier.wait(nt);
+      }
+    }
+  });
+}
+
+// C is column-major: compute C^T = B^T A^T instead, whose output is row-major,
+// the layout the micro-kernels store whole vectors to.
+template <typename T>
+GemmProblem<T> transposed(const GemmProblem<T>& p) {
+  GemmProblem<T> t = p;
+  std::swap(t.m, t.n);
+  t.a = p.b, t.a_rs = p.b_cs, t.a_cs = p.b_rs;
+  t.b = p.a, t.b_rs = p.a_cs, t.b_cs = p.a_rs;
+  t.c_rs = p.c_cs, t.c_cs = p.c_rs;
+  t.bias_n = p.bias_m, t.bias_m = p.bias_n;
+  return t;
 }
 
 }  // namespace
 
 template <typename T>
-void gemm(const GemmProblem<T>& p) {
-  if (p.m == 0 || p.n == 0) return;
-  if (!p.threaded) {
-    gemm_rows(p, 0, p.m);
+void gemm(const GemmProblem<T>& problem) {
+  if (problem.m == 0 || problem.n == 0) return;
+  const bool col_major_c = problem.c_cs != 1 && problem.c_rs == 1 && problem.n > 1;
+  const GemmProblem<T> p = col_major_c ? transposed(problem) : problem;
+  const GemmKernels<T>& kern = gemm_kernels_for<T>();
+  if (p.k == 0) return gemm_empty_k(p);
+  GemvShape<T> shape;
+  if ((p.m == 1 || p.n == 1) && gemv_shape(p, kern, shape)) return gemv(p, shape);
+  const bool tiny = p.m * p.n * p.k <= 64 * 64 * 64;
+  if (std::min(p.m, p.n) <= kSkinny || (tiny && p.b_cs == 1)) return gemm_skinny(p, kern);
+  gemm_blocked(p, kern);
+}
+
+template <typename T>
+void gemm_batched(const GemmProblem<T>& p, int64_t batch, int64_t a_bs, int64_t b_bs, int64_t c_bs) {
+  auto item = [&](int64_t i, bool threaded) {
+    GemmProblem<T> q = p;
+    q.a = p.a + i * a_bs;
+    q.b = p.b + i * b_bs;
+    q.c = p.c + i * c_bs;
+    q.threaded = threaded;
+    gemm(q);
+  };
+  // Small products run whole on one thread each, the batch split over the
+  // threads; big ones one after another, each threaded. Either way every
+  // product is computed the same way, so the bytes do not depend on it.
+  const bool per_item_threads = p.m * p.n * std::max<int64_t>(p.k, 1) >= 4 * kMinFmasPerThread;
+  if (!p.threaded || per_item_threads || batch == 1) {
+    for (int64_t i = 0; i < batch; ++i) item(i, p.threaded);
     return;
   }
-  parallel_for(0, p.m, 4, [&](int64_t i0, int64_t i1) { gemm_rows(p, i0, i1); });
+  parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0; i < b1; ++i) item(i, false);
+  });
+}
+
+template <typename T>
+double peak_gflops(int threads) {
+  const GemmTable& table = gemm_kernels();
+  const auto probe = sizeof(T) == 4 ? table.fma_probe_f32 : table.fma_probe_f64;
+  // Many short runs (~0.3 ms each) and the best of them: on a shared machine
+  // a short run is likely to fit in one time slice of the scheduler.
+  constexpr int64_t kIterations = int64_t(1) << 17;
+  probe(kIterations * 8);  // wakes the core from any low-power state
+  double best = 0;
+  for (int rep = 0; rep < 40; ++rep) {
+    std::vector<double> flops(static_cast<size_t>(threads), 0.0);
+    const auto start = std::chrono::steady_clock::now();
+    parallel_run(threads, [&](int tid, int) { flops[tid] = probe(kIterations); });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double total = 0;
+    for (double f : flops) total += f;
+    best = std::max(best, total / seconds * 1e-9);
+  }
+  return best;
 }
 
 template void gemm<float>(const GemmProblem<float>&);
 template void gemm<double>(const GemmProblem<double>&);
+template void gemm_batched<float>(const GemmProblem<float>&, int64_t, int64_t, int64_t, int64_t);
+template void gemm_batched<double>(const GemmProblem<double>&, int64_t, int64_t, int64_t, int64_t);
+template double peak_gflops<float>(int);
+template double peak_gflops<double>(int);
 
 }  // namespace pyengine

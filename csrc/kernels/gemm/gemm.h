@@ -34,4 +34,16 @@ struct GemmProblem {
 template <typename T>
 void gemm(const GemmProblem<T>& p);
 
+// A stack of `batch` products sharing p's shapes, scalars, bias and
+// activation: product i reads A at p.a + i * a_bs, B at p.b + i * b_bs and
+// writes C at p.c + i * c_bs (element strides; 0 broadcasts one operand).
+template <typename T>
+void gemm_batched(const GemmProblem<T>& p, int64_t batch, int64_t a_bs, int64_t b_bs, int64_t c_bs);
+
+// The measured peak of this CPU's FMA units on `threads` threads, in GFLOPS
+// for T: a loop of independent FMAs (the active ISA's), the ceiling a GEMM
+// can approach.
+template <typename T>
+double peak_gflops(int threads);
+
 }  // namespace pyengine

@@ -33,6 +33,11 @@ Matrix<T> row_major(const T* data, int64_t rows, int64_t cols, int64_t row_strid
   return {data, rows, cols, row_stride, 1};
 }
 
+// Below this many multiply-adds a product runs on the calling thread: the
+// per-step products of a small layer take a few microseconds, about what
+// waking the other threads costs, and many times that on a loaded machine.
+constexpr int64_t kThreadedGemmWork = int64_t(1) << 17;
+
 // C (row-major, row stride ldc) := a @ b + beta * C + bias_n. An empty
 // contraction (k = 0) is written here, so gemm only ever sees real products.
 template <typename T>
@@ -60,6 +65,7 @@ void matmul(const Matrix<T>& a, const Matrix<T>& b, T* c, int64_t ldc, T beta, c
   p.c_rs = ldc;
   p.c_cs = 1;
   p.bias_n = bias_n;
+  p.threaded = a.rows * b.cols * a.cols >= kThreadedGemmWork;
   gemm(p);
 }
 

@@ -9,9 +9,14 @@ from pyengine.nn.modules.normalization import BatchNorm1d, BatchNorm2d, LayerNor
 from pyengine.nn.modules.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from pyengine.nn.modules.sparse import Embedding
 
+from pyengine.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from pyengine.nn.modules.loss import *  # noqa: F401,F403
+from pyengine.nn.modules.loss import __all__ as _loss_all
+
 __all__ = [
     "Sequential", "ModuleList", "ModuleDict",
     "Identity", "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Embedding", "Flatten", "Unflatten",
     "ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
-]
+    "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
+] + list(_loss_all)

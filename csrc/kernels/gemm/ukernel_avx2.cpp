@@ -1,0 +1,212 @@
+// AVX2+FMA GEMM kernels: the 6 x 16 (float) and 6 x 8 (double) register
+// tiles, the matrix-vector kernels and the FMA peak probe. Compiled only with
+// -mavx2 -mfma (PYENGINE_AVX2_ONLY_SOURCES); ukernel_ref.cpp is the
+// specification these must match up to rounding.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/gemm/ukernel.h"
+#include "simd/vec.h"
+
+namespace pyengine {
+namespace PYENGINE_CPU_ISA {
+namespace {
+
+// The register tile: 6 rows x 2 vectors. 12 accumulators + 2 vectors of B +
+// 1 broadcast of A use 15 of the 16 ymm registers, and the 12 independent FMA
+// chains cover FMA latency x ports (4 cycles x 2 pipes = 8 on Zen 3 and
+// Haswell-to-Alder Lake) with room to spare. Per step of k the tile loads 2
+// vectors and 6 scalars for 12 FMAs, under the 2 loads per cycle the core
+// sustains beside the FMAs.
+constexpr int kMR = 6;
+constexpr int kNV = 2;
+
+template <typename T, bool kPackedA>
+void ukernel(const MicroTile<T>& t) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  constexpr int NR = kNV * W;
+  V acc[kMR][kNV];
+#pragma GCC unroll 6
+  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = V::zero();
+
+  // C's lines are fetched while the k loop runs, not on the first store.
+  for (int i = 0; i < t.m; ++i) __builtin_prefetch(t.c + i * t.c_rs, 1);
+
+  const T* b = t.b;
+  const int64_t b_rs = t.b_rs;
+  if constexpr (kPackedA) {
+    const T* a = t.a;
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < t.k; ++p) {
+      const V b0 = V::loadu(b), b1 = V::loadu(b + W);
+#pragma GCC unroll 6
+      for (int i = 0; i < kMR; ++i) {
+        const V ai = V::broadcast(a[i]);
+        acc[i][0] = fmadd(ai, b0, acc[i][0]);
+        acc[i][1] = fmadd(ai, b1, acc[i][1]);
+      }
+      a += kMR;
+      b += b_rs;
+    }
+  } else {
+    // A in place: rows at or past m repeat row m - 1, read but never stored,
+    // so the kernel never touches memory outside A.
+    int64_t row[kMR];
+    for (int i = 0; i < kMR; ++i) row[i] = std::min(i, t.m - 1) * t.a_rs;
+    const T* a = t.a;
+    const int64_t a_cs = t.a_cs;
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < t.k; ++p) {
+      const V b0 = V::loadu(b), b1 = V::loadu(b + W);
+#pragma GCC unroll 6
+      for (int i = 0; i < kMR; ++i) {
+        const V ai = V::broadcast(a[row[i]]);
+        acc[i][0] = fmadd(ai, b0, acc[i][0]);
+        acc[i][1] = fmadd(ai, b1, acc[i][1]);
+      }
+      a += a_cs;
+      b += b_rs;
+    }
+  }
+
+  const Epilogue<T>& ep = t.epilogue;
+  const bool in_registers = t.m == kMR && t.n == NR && t.c_cs == 1 &&
+                            (ep.activation == Activation::none || ep.activation == Activation::relu);
+  if (!in_registers) {
+    // Edge tiles, strided C and the transcendental activations go through
+    // the shared scalar epilogue on a copy of the tile (in L1).
+    alignas(64) T ab[kMR * NR];
+    for (int i = 0; i < kMR; ++i)
+      for (int v = 0; v < kNV; ++v) acc[i][v].store(ab + i * NR + v * W);
+    store_tile(ab, NR, t);
+    return;
+  }
+  const V alpha = V::broadcast(t.alpha), beta = V::broadcast(t.beta), zero = V::zero();
+  const bool relu = ep.activation == Activation::relu;
+#pragma GCC unroll 6
+  for (int i = 0; i < kMR; ++i) {
+    T* c = t.c + i * t.c_rs;
+    for (int v = 0; v < kNV; ++v) {
+      V x = acc[i][v] * alpha;
+      if (t.beta != T(0)) x = x + beta * V::loadu(c + v * W);
+      if (ep.bias_n) x = x + V::loadu(ep.bias_n + v * W);
+      if (ep.bias_m) x = x + V::broadcast(ep.bias_m[i]);
+      // maxps returns its second operand when either is NaN: a NaN stays NaN.
+      if (relu) x = max(zero, x);
+      x.storeu(c + v * W);
+    }
+  }
+}
+
+// y[j] = sum_p x[p] * mat[p * rs + j]: four rows of mat per sweep over y,
+// so y is loaded and stored once per four FMAs; y is swept in chunks that
+// stay in L1. Each y[j] adds the rows in order p = 0, 1, ..., the scalar
+// tail with the same single-rounding FMA as the vector lanes.
+template <typename T>
+void gemv_axpy(int64_t k, int64_t n, const T* x, const T* mat, int64_t rs, T* y) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  constexpr int64_t kChunk = 1024;
+  std::fill(y, y + n, T(0));
+  for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
+    const int64_t j1 = std::min(n, j0 + kChunk);
+    int64_t p = 0;
+    for (; p + 4 <= k; p += 4) {
+      const T* r = mat + p * rs;
+      const V x0 = V::broadcast(x[p]), x1 = V::broadcast(x[p + 1]);
+      const V x2 = V::broadcast(x[p + 2]), x3 = V::broadcast(x[p + 3]);
+      int64_t j = j0;
+      for (; j + W <= j1; j += W) {
+        V v = V::loadu(y + j);
+        v = fmadd(x0, V::loadu(r + j), v);
+        v = fmadd(x1, V::loadu(r + rs + j), v);
+        v = fmadd(x2, V::loadu(r + 2 * rs + j), v);
+        v = fmadd(x3, V::loadu(r + 3 * rs + j), v);
+        v.storeu(y + j);
+      }
+      for (; j < j1; ++j) {
+        T v = y[j];
+        for (int q = 0; q < 4; ++q) v = std::fma(x[p + q], r[q * rs + j], v);
+        y[j] = v;
+      }
+    }
+    for (; p < k; ++p) {
+      const T* r = mat + p * rs;
+      const V xp = V::broadcast(x[p]);
+      int64_t j = j0;
+      for (; j + W <= j1; j += W) fmadd(xp, V::loadu(r + j), V::loadu(y + j)).storeu(y + j);
+      for (; j < j1; ++j) y[j] = std::fma(x[p], r[j], y[j]);
+    }
+  }
+}
+
+// y[r] = sum_p mat[r * rs + p] * x[p] for R rows at once: two vector
+// accumulators per row over p, then a horizontal sum and a scalar tail.
+// The per-row arithmetic is the same for any R.
+template <typename T, int R>
+void dot_rows(int64_t k, const T* x, const T* mat, int64_t rs, T* y) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  V acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = V::zero();
+  int64_t p = 0;
+  for (; p + 2 * W <= k; p += 2 * W) {
+    const V x0 = V::loadu(x + p), x1 = V::loadu(x + p + W);
+    for (int r = 0; r < R; ++r) {
+      acc[r][0] = fmadd(V::loadu(mat + r * rs + p), x0, acc[r][0]);
+      acc[r][1] = fmadd(V::loadu(mat + r * rs + p + W), x1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    T s = (acc[r][0] + acc[r][1]).reduce_add();
+    for (int64_t q = p; q < k; ++q) s = std::fma(mat[r * rs + q], x[q], s);
+    y[r] = s;
+  }
+}
+
+template <typename T>
+void gemv_dot(int64_t k, int64_t n, const T* x, const T* mat, int64_t rs, T* y) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) dot_rows<T, 4>(k, x, mat + j * rs, rs, y + j);
+  for (; j < n; ++j) dot_rows<T, 1>(k, x, mat + j * rs, rs, y + j);
+}
+
+// 12 independent FMA chains, as in the micro-kernel: enough to keep both
+// FMA pipes busy through the 4-cycle latency.
+template <typename T>
+double fma_probe(int64_t iterations) {
+  using V = Vec<T>;
+  constexpr int kChains = 12;
+  volatile T seed = T(0.999);
+  const V x = V::broadcast(seed), y = V::broadcast(T(1) - seed);
+  V acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = V::broadcast(T(i));
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = fmadd(acc[i], x, y);
+  }
+  V sum = V::zero();
+  for (int i = 0; i < kChains; ++i) sum = sum + acc[i];
+  seed = sum.reduce_add();  // keeps the loop from being optimised away
+  return 2.0 * kChains * V::size * static_cast<double>(iterations);
+}
+
+template <typename T>
+constexpr GemmKernels<T> make_kernels(BlockSizeTable blocks) {
+  return {blocks, ukernel<T, true>, ukernel<T, false>, gemv_axpy<T>, gemv_dot<T>};
+}
+
+}  // namespace
+
+// Bounds for blocking_for (driver.cpp): kc 256 keeps a 256 x NR micro-panel
+// of B in half of a 32 KiB L1; mc and nc follow L2 and L3.
+extern const GemmTable gemm_table = {
+    make_kernels<float>({kMR, kNV * Vec<float>::size, 256, 288, 4080}),
+    make_kernels<double>({kMR, kNV * Vec<double>::size, 256, 144, 4080}),
+    fma_probe<float>,
+    fma_probe<double>,
+};
+
+}  // namespace PYENGINE_CPU_ISA
+}  // namespace pyengine
