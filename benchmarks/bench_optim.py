@@ -1,6 +1,6 @@
 """One optimizer step over an MLP with ~1.07M parameters (784-1024-256-10),
 pyengine's fused per-parameter kernels against torch.optim (default: foreach)
-in the same run, at the same thread count.
+in the same run, at the same thread count (1, and all of pyengine's threads).
 
     python -m pytest benchmarks/bench_optim.py --benchmark-only
 """
@@ -22,6 +22,7 @@ CONFIGS = {
     "SGD": (dict(lr=0.01, momentum=0.9), dict(lr=0.01, momentum=0.9)),
 }
 _medians = {}
+THREADS = sorted({1, pe.get_num_threads()})
 
 
 def mlp_arrays(seed=0):
@@ -31,7 +32,8 @@ def mlp_arrays(seed=0):
         [rng.standard_normal(s).astype(np.float32) * 1e-2 for s in shapes]
 
 
-def make_step(library, name):
+def make_step(library, name, threads):
+    pe.set_num_threads(threads)
     values, grads = mlp_arrays()
     if library == "pyengine":
         params = [Parameter(v.copy()) for v in values]
@@ -39,7 +41,7 @@ def make_step(library, name):
             p.grad = pe.tensor(g)
         opt = getattr(optim, name)(params, **CONFIGS[name][0])
     else:
-        torch.set_num_threads(pe.get_num_threads())
+        torch.set_num_threads(threads)
         params = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in values]
         for p, g in zip(params, grads):
             p.grad = torch.from_numpy(g.copy())
@@ -50,16 +52,21 @@ def make_step(library, name):
 
 @pytest.mark.parametrize("library", ["pyengine", "torch"])
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_optimizer_step(benchmark, name, library):
-    step = make_step(library, name)
-    benchmark.pedantic(step, rounds=60, iterations=1, warmup_rounds=5)
+@pytest.mark.parametrize("threads", THREADS)
+def test_optimizer_step(benchmark, threads, name, library):
+    saved = pe.get_num_threads()
+    step = make_step(library, name, threads)
+    try:
+        benchmark.pedantic(step, rounds=40, iterations=1, warmup_rounds=3)
+    finally:
+        pe.set_num_threads(saved)
     median = statistics.median(benchmark.stats.stats.data)
-    _medians[(name, library)] = median
-    benchmark.extra_info.update(params=sum(i * o + o for i, o in LAYERS), threads=pe.get_num_threads())
-    other = _medians.get((name, "torch" if library == "pyengine" else "pyengine"))
+    _medians[(threads, name, library)] = median
+    benchmark.extra_info.update(params=sum(i * o + o for i, o in LAYERS), threads=threads)
+    other = _medians.get((threads, name, "torch" if library == "pyengine" else "pyengine"))
     if other is not None:
         ours = median if library == "pyengine" else other
         theirs = other if library == "pyengine" else median
         benchmark.extra_info["speedup_vs_torch"] = theirs / ours
-        print(f"\n{name}: pyengine {ours * 1e3:.3f} ms, torch {theirs * 1e3:.3f} ms, "
-              f"speed-up {theirs / ours:.2f}x ({pe.get_num_threads()} threads)")
+        print(f"\n{name}, {threads} thread(s): pyengine {ours * 1e3:.3f} ms, torch {theirs * 1e3:.3f} ms (medians), "
+              f"speed-up {theirs / ours:.2f}x")
