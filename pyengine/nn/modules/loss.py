@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pyengine.nn.module import Module
 from pyengine.ops import loss as F
-from pyengine.tensor import Tensor, tensor
+from pyengine.ops.creation import tensor
+from pyengine.tensor import Tensor
 
 
 class _Loss(Module):
