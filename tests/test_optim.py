@@ -317,3 +317,19 @@ def test_fused_kernels_across_vector_widths_and_misaligned_starts(dtype):
             np.testing.assert_allclose(v, state["exp_avg_sq"], **tol)
             for b, head in zip(buffers, untouched):
                 np.testing.assert_array_equal(b[:offset], head)
+
+
+def test_step_with_closure_and_repr():
+    p = Parameter(np.array([3.0], np.float32))
+    opt = optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    with pe.no_grad():  # the closure still records: step enables grad around it
+        loss = opt.step(closure)
+    assert loss.item() == 9.0 and p.data[0] == pytest.approx(3.0 - 0.25 * 6.0)
+    assert repr(opt).startswith("SGD (\nParameter Group 0\n    dampening: 0.0\n")
