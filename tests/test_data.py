@@ -151,3 +151,17 @@ def test_global_seed_fixes_shuffle_and_split():
     assert draw() == first
     pe.manual_seed(12)
     assert draw() != first
+
+
+def test_tensor_dataset_batches_equal_collated_samples():
+    rng = np.random.default_rng(0)
+    ds = TensorDataset(pe.tensor(rng.standard_normal((9, 2, 3))), pe.tensor(np.arange(9)), np.arange(9.0) * 2)
+    fast = list(DataLoader(ds, batch_size=4, shuffle=True, generator=np.random.default_rng(2)))
+    slow = list(DataLoader(ds, batch_size=4, shuffle=True, generator=np.random.default_rng(2),
+                           collate_fn=lambda samples: default_collate(samples)))
+    assert len(fast) == len(slow) == 3
+    for a, b in zip(fast, slow):
+        assert isinstance(a, list) and len(a) == 3
+        for x, y in zip(a, b):
+            assert x.dtype == y.dtype and x.shape == y.shape
+            np.testing.assert_array_equal(x.data, y.data)
