@@ -165,3 +165,9 @@ def test_tensor_dataset_batches_equal_collated_samples():
         for x, y in zip(a, b):
             assert x.dtype == y.dtype and x.shape == y.shape
             np.testing.assert_array_equal(x.data, y.data)
+
+
+def test_subset_of_tensor_dataset_gathers_batches_through_its_indices():
+    sub = Subset(make_dataset(10), [7, 3, 9, 0])
+    assert labels(DataLoader(sub, batch_size=3)) == [[7, 3, 9], [0]]
+    assert not hasattr(Subset(Recording(3), [0]), "collated_batch")

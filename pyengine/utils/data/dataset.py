@@ -81,6 +81,14 @@ class Subset(Dataset):
     def __len__(self):
         return len(self.indices)
 
+    @property
+    def collated_batch(self):
+        """The underlying dataset's batch gather, through the indices (only when it has one)."""
+        gather = getattr(self.dataset, "collated_batch", None)
+        if gather is None:
+            raise AttributeError(f"{type(self.dataset).__name__} gathers no batches")
+        return lambda indices: gather([self.indices[i] for i in indices])
+
 
 def _split_lengths(n, lengths):
     """Integer lengths; fractions summing to 1 become floor(n * f) with the
