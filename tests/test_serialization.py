@@ -216,3 +216,27 @@ def test_scheduler_state_dicts_round_trip(tmp_path):
     multi.step()
     assert resumed.get_last_lr() == multi.get_last_lr() == [pytest.approx(0.001)] and resumed.last_epoch == 4
     assert loaded["cycle"]["_schedule_phases"] == cycle._schedule_phases
+
+
+def forge(path, manifest):
+    """A checkpoint with a hand-written manifest and a valid CRC (what a malicious file can do)."""
+    import json
+    import struct
+    import zlib
+
+    body = json.dumps(manifest).encode()
+    path.write_bytes(MAGIC + struct.pack("<IQ", 1, len(body)) + body + struct.pack("<I", zlib.crc32(body)))
+
+
+@pytest.mark.parametrize("manifest", [
+    {"root": None, "arrays": [{"dtype": "<f4", "shape": [-1], "offset": 0, "nbytes": -4, "crc32": 0}]},
+    {"root": None, "arrays": [{"dtype": "|O", "shape": [], "offset": 0, "nbytes": 8, "crc32": 0}]},
+    {"root": {"__tensor__": 3}, "arrays": []},
+    {"root": {"__weird__": 1}, "arrays": []},
+    {"root": {"__dict__": [[[1], 2]]}, "arrays": []},
+    {"root": None},
+])
+def test_forged_manifests_raise_checkpoint_errors(tmp_path, manifest):
+    forge(tmp_path / "f.pt", manifest)
+    with pytest.raises(CheckpointError, match="manifest"):
+        pe.load(tmp_path / "f.pt")
