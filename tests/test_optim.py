@@ -333,3 +333,18 @@ def test_step_with_closure_and_repr():
         loss = opt.step(closure)
     assert loss.item() == 9.0 and p.data[0] == pytest.approx(3.0 - 0.25 * 6.0)
     assert repr(opt).startswith("SGD (\nParameter Group 0\n    dampening: 0.0\n")
+
+
+def test_lambda_lr_per_group_and_state_dict():
+    a, b = Parameter(np.zeros(1, np.float32)), Parameter(np.zeros(1, np.float32))
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
+    sched = lr_scheduler.LambdaLR(opt, [lambda e: 0.5 ** e, lambda e: 1 / (e + 1)])
+    for _ in range(3):
+        sched.step()
+    assert sched.get_last_lr() == [pytest.approx(0.1 * 0.125), pytest.approx(0.25)]
+    sd = sched.state_dict()
+    assert sd["lr_lambdas"] == [None, None] and sd["last_epoch"] == 3
+    fresh = lr_scheduler.LambdaLR(opt, lambda e: 1.0)
+    fresh.load_state_dict(sd)
+    fresh.step()
+    assert fresh.last_epoch == 4 and fresh.get_last_lr() == [0.1, 1.0]  # its own function, the loaded epoch
