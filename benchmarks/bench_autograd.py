@@ -4,10 +4,12 @@
 - one training step of a 784-256-128-10 ReLU MLP (forward, cross-entropy written
   as log_softmax + gather, backward, plain SGD under no_grad) at batch 64 and 1.
 
-Both libraries run on the same thread count. Run with
+Both libraries run on the same thread count (BENCH_THREADS, default pyengine's). Run with
 `python -m pytest benchmarks/bench_autograd.py --benchmark-only -s`; the summary
 table at the end prints the median times and the PyTorch / pyengine ratios.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ import pyengine as pe
 
 torch = pytest.importorskip("torch")
 
-THREADS = pe.get_num_threads()
+THREADS = int(os.environ.get("BENCH_THREADS", pe.get_num_threads()))
 LAYERS = [784, 256, 128, 10]
 LR = 0.01
 _medians = {}
