@@ -64,3 +64,5 @@ __all__ = [
 ]
 from pyengine.serialization import load, save
 __all__ += ["save", "load"]
+from pyengine import nn, optim, utils  # noqa: E402  (pyengine.nn, .optim, .utils.data as attributes, as in torch)
+__all__ += ["nn", "optim", "utils"]

@@ -212,8 +212,9 @@ def load(f, map_location=None, weights_only=True):
             manifest = json.loads(manifest_bytes.decode("utf-8"))
             entries = manifest["arrays"]
             root = manifest["root"]
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
             raise CheckpointError(f"load: {path} has an unreadable manifest ({error})") from None
+        _check_layout(entries, path)
         payload_start = fh.tell()
         expected_end = payload_start + sum(e["nbytes"] for e in entries)
         if size < expected_end:
@@ -223,14 +224,34 @@ def load(f, map_location=None, weights_only=True):
             raise CheckpointError(f"load: {path} is corrupted: {size - expected_end} unexpected bytes after the "
                                   "last array")
         arrays = [_read_array(fh, i, e, payload_start, path) for i, e in enumerate(entries)]
-    return _decode(root, arrays)
+    try:
+        return _decode(root, arrays)
+    except (RecursionError, IndexError, KeyError, TypeError, ValueError) as error:
+        if isinstance(error, CheckpointError):
+            raise
+        raise CheckpointError(f"load: {path} has a malformed manifest ({type(error).__name__}: {error})") from None
+
+
+def _check_layout(entries, path):
+    """The array entries must tile the payload in order: offset k = the sum of the
+    sizes before it, sizes and dimensions non-negative integers, a known dtype."""
+    offset = 0
+    for i, e in enumerate(entries):
+        try:
+            dtype = np.dtype(e["dtype"])
+            shape = [int(d) for d in e["shape"]]
+            ok = (isinstance(e["nbytes"], int) and e["offset"] == offset and dtype.kind in _ALLOWED_KINDS
+                  and all(d >= 0 for d in shape) and math.prod(shape) * dtype.itemsize == e["nbytes"])
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise CheckpointError(f"load: {path} has a malformed manifest: array entry {i} is inconsistent ({e})")
+        offset += e["nbytes"]
 
 
 def _read_array(fh, index, entry, payload_start, path):
     dtype = np.dtype(entry["dtype"])
     shape = tuple(entry["shape"])
-    if dtype.kind not in _ALLOWED_KINDS or int(np.prod(shape)) * dtype.itemsize != entry["nbytes"]:
-        raise CheckpointError(f"load: {path} is corrupted: array {index} has an inconsistent entry {entry}")
     buffer = bytearray(entry["nbytes"])
     fh.seek(payload_start + entry["offset"])
     if fh.readinto(buffer) != entry["nbytes"]:

@@ -10,6 +10,7 @@ import numpy as np
 
 from pyengine.autograd import engine
 from pyengine.autograd import function as _function
+from pyengine.autograd.function import apply_tensor1, apply_tensors2
 from pyengine.autograd.grad_mode import _state
 from pyengine.ops import arithmetic as _arith
 from pyengine.ops import indexing as _indexing
@@ -84,9 +85,13 @@ def _binary_methods(function, true_divide=False):
     apply = function.apply
 
     def method(self, other):
-        # Same-dtype tensors need no promotion: the common case, kept short.
-        if type(other) is Tensor and other.data.dtype is self.data.dtype and not true_divide:
-            return apply(self, other)
+        # Same-dtype tensors, and a float tensor with a Python number, need no
+        # promotion: the common cases take the short paths.
+        if type(other) is Tensor:
+            if other.data.dtype is self.data.dtype and (not true_divide or self.data.dtype.kind == "f"):
+                return apply_tensors2(function, self, other)
+        elif (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
+            return apply_tensor1(function, self, other)
         return apply(*binary_operands(self, other, true_divide))
 
     def reflected(self, other):
@@ -110,7 +115,7 @@ def _comparison(ufunc, op):
 
 
 class Tensor:
-    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_out_index", "_version", "_hooks", "__weakref__")
+    __slots__ = ("data", "requires_grad", "grad", "_ctx", "_out_index", "_vc", "_hooks", "__weakref__")
 
     # NumPy ufuncs and ndarray operators defer to Tensor's own operators.
     __array_ufunc__ = None
@@ -123,22 +128,15 @@ class Tensor:
         self.grad = None
         self._ctx = None
         self._out_index = 0
-        # Shared by a tensor and the views made from it: in-place writes bump it.
-        self._version = [0]
+        # The version counter, [n], shared by a tensor and its views; in-place writes
+        # bump it. Made on first use (most tensors never need one).
+        self._vc = None
         self._hooks = None
 
-    @classmethod
-    def _wrap(cls, array, ctx, index):
+    @staticmethod
+    def _wrap(array, ctx, index):
         """The output of a Function: ctx is its recording Context, or None."""
-        t = cls.__new__(cls)
-        t.data = array if type(array) is np.ndarray else np.asarray(array)
-        t.requires_grad = ctx is not None
-        t.grad = None
-        t._ctx = ctx
-        t._out_index = index
-        t._version = [0]
-        t._hooks = None
-        return t
+        return _wrap(array, ctx, index)
 
     # ---- properties -----------------------------------------------------------------------
     @property
@@ -260,7 +258,7 @@ class Tensor:
     def detach(self):
         """The same data, cut from the graph (shares memory and version counter)."""
         t = Tensor._wrap(self.data, None, 0)
-        t._version = self._version
+        t._vc = self._version_counter()
         return t
 
     def detach_(self):
@@ -296,8 +294,23 @@ class Tensor:
 
         self.register_hook(keep)
 
+    @property
+    def _version(self):
+        """How many in-place writes this tensor's storage has seen (as in PyTorch)."""
+        return 0 if self._vc is None else self._vc[0]
+
+    def _version_counter(self):
+        if self._vc is None:
+            self._vc = [0]
+        return self._vc
+
     def _bump_version(self):
-        self._version[0] += 1
+        self._version_counter()[0] += 1
+
+    def _share_version(self, base):
+        """Makes this view of base's storage share base's version counter."""
+        self._vc = base._version_counter()
+        return self
 
     # ---- dtype ----------------------------------------------------------------------------
     def to(self, *args, dtype=None, **kwargs):
@@ -348,7 +361,7 @@ class Tensor:
     __matmul__, __rmatmul__ = _binary_methods(_arith.MatMul)
 
     def __neg__(self):
-        return _arith.Neg.apply(self)
+        return apply_tensor1(_arith.Neg, self)
 
     def __pos__(self):
         return self
@@ -429,7 +442,7 @@ class Tensor:
         return F.sigmoid(self)
 
     def relu(self):
-        return _unary.ReLU.apply(self)
+        return apply_tensor1(_unary.ReLU, self)
 
     def softmax(self, dim=-1):
         return F.softmax(self, dim)
@@ -530,9 +543,9 @@ class Tensor:
     # ---- indexing -----------------------------------------------------------------------------
     def __getitem__(self, index):
         index = _index_arrays(index)
-        out = _indexing.GetItem.apply(self, index)
+        out = apply_tensor1(_indexing.GetItem, self, index)
         if _indexing.is_basic_index(index):
-            out._version = self._version  # a basic index gives a view
+            out._share_version(self)  # a basic index gives a view
         return out
 
     def __setitem__(self, index, value):
@@ -550,7 +563,7 @@ class Tensor:
         except ValueError:
             raise ValueError(f"setitem: value of shape {np.shape(value)} cannot broadcast to the indexed "
                              f"shape {self.data[index].shape}") from None
-        self._version[0] += 1
+        self._bump_version()
 
     def gather(self, dim, index):
         return F.gather(self, dim, index)
@@ -584,7 +597,7 @@ class Tensor:
             raise ValueError(f"{name}: the result has shape {out.data.shape} but the in-place target has "
                              f"shape {self.data.shape}")
         np.copyto(self.data, out.data, casting="unsafe")
-        self._version[0] += 1
+        self._bump_version()
         if recording:
             self._ctx, self._out_index, self.requires_grad = out._ctx, 0, True
         return self
@@ -602,7 +615,7 @@ class Tensor:
         except ValueError:
             raise ValueError(f"{name}: shape {np.shape(other)} cannot broadcast to the in-place target's "
                              f"shape {self.data.shape}") from None
-        self._version[0] += 1
+        self._bump_version()
         return self
 
     def add_(self, other, alpha=1):
@@ -686,6 +699,23 @@ def binary_operands(a, b, true_divide=False):
     return a, b
 
 
+_new = object.__new__
+
+
+def _wrap(array, ctx, index):
+    """A Tensor around a Function's output array; ctx is its recording Context, or None."""
+    t = _new(Tensor)
+    t.data = array if type(array) is np.ndarray else np.asarray(array)
+    t.requires_grad = ctx is not None
+    t.grad = None
+    t._ctx = ctx
+    t._out_index = index
+    t._vc = None
+    t._hooks = None
+    return t
+
+
 _function._Tensor = Tensor
+_function._wrap = _wrap
 
 from pyengine.ops import functional as F  # noqa: E402  (functional imports this module)

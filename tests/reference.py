@@ -539,3 +539,59 @@ def gemm_batched(a, b, c=None, trans_a=False, trans_b=False, **kw):
         out[i] = gemm(a3[0 if len(a3) == 1 else i], b3[0 if len(b3) == 1 else i], None if c is None else c[i],
                       trans_a, trans_b, **kw)
     return out
+# ---- elementwise family -------------------------------------------------------
+
+
+def erf(x):
+    from math import erf as erf_scalar
+
+    return np.vectorize(erf_scalar, otypes=[np.float64])(x)
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x); e^-x overflowing to inf gives the limit 0."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return np.where(x > 0, x, negative_slope * x)
+
+
+def gelu_exact(x):
+    """x * Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2; 0 at x = -inf (the limit)."""
+    from math import erfc, sqrt
+
+    cdf = 0.5 * np.vectorize(erfc, otypes=[np.float64])(-x / sqrt(2.0))
+    return np.where(cdf > 0, x * cdf, 0.0)
+
+
+def gelu_derivative(x):
+    """Phi(x) + x phi(x), the derivative of x Phi(x)."""
+    from math import erfc, pi, sqrt
+
+    cdf = 0.5 * np.vectorize(erfc, otypes=[np.float64])(-x / sqrt(2.0))
+    pdf = np.exp(-0.5 * x * x) / sqrt(2.0 * pi)
+    return cdf + np.where(pdf > 0, x * pdf, 0.0)
+
+
+def softmax(x):
+    """exp(x - max) / sum(exp(x - max)) along the last axis."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True, initial=-np.inf))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def log_softmax(x):
+    shifted = x - x.max(axis=-1, keepdims=True, initial=-np.inf)
+    with np.errstate(divide="ignore"):  # rows of length 0
+        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax_backward(y, dy):
+    """dL/dx for y = softmax(x): y * (dy - sum(dy * y))."""
+    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+
+def log_softmax_backward(y, dy):
+    """dL/dx for y = log_softmax(x): dy - softmax(x) * sum(dy)."""
+    return dy - np.exp(y) * dy.sum(axis=-1, keepdims=True)

@@ -136,3 +136,38 @@ def test_subset_and_concat():
     assert sub[0][1].item() == 4 and len(sub) == 2
     both = ds + sub
     assert isinstance(both, ConcatDataset) and len(both) == 7 and both[5][1].item() == 4 and both[-1][1].item() == 0
+
+
+def test_global_seed_fixes_shuffle_and_split():
+    ds = make_dataset(30)
+
+    def draw():
+        order = sum(labels(DataLoader(ds, batch_size=4, shuffle=True)), [])
+        return order, random_split(ds, [0.5, 0.5])[0].indices
+
+    pe.manual_seed(11)
+    first = draw()
+    pe.manual_seed(11)
+    assert draw() == first
+    pe.manual_seed(12)
+    assert draw() != first
+
+
+def test_tensor_dataset_batches_equal_collated_samples():
+    rng = np.random.default_rng(0)
+    ds = TensorDataset(pe.tensor(rng.standard_normal((9, 2, 3))), pe.tensor(np.arange(9)), np.arange(9.0) * 2)
+    fast = list(DataLoader(ds, batch_size=4, shuffle=True, generator=np.random.default_rng(2)))
+    slow = list(DataLoader(ds, batch_size=4, shuffle=True, generator=np.random.default_rng(2),
+                           collate_fn=lambda samples: default_collate(samples)))
+    assert len(fast) == len(slow) == 3
+    for a, b in zip(fast, slow):
+        assert isinstance(a, list) and len(a) == 3
+        for x, y in zip(a, b):
+            assert x.dtype == y.dtype and x.shape == y.shape
+            np.testing.assert_array_equal(x.data, y.data)
+
+
+def test_subset_of_tensor_dataset_gathers_batches_through_its_indices():
+    sub = Subset(make_dataset(10), [7, 3, 9, 0])
+    assert labels(DataLoader(sub, batch_size=3)) == [[7, 3, 9], [0]]
+    assert not hasattr(Subset(Recording(3), [0]), "collated_batch")

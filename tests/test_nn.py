@@ -7,6 +7,7 @@ import pytest
 
 import pyengine as pe
 import pyengine.nn as nn
+import pyengine.optim as optim
 
 
 class Affine(nn.Module):
@@ -151,6 +152,9 @@ def test_to_dtype_keeps_parameter_objects_and_integer_buffers():
     assert net.fc1.weight.dtype == np.float32
     with pytest.raises(TypeError, match="floating point"):
         net.to(np.int32)
+    assert net.to("cpu") is net and net.to("cpu", np.float64).fc1.weight.dtype == np.float64
+    with pytest.raises(TypeError, match="expected a dtype or 'cpu', got 'cuda'"):
+        net.to("cuda")
 
 
 def test_apply_visits_children_then_self():
@@ -362,3 +366,227 @@ def test_clip_grad_norm_nonfinite_and_value():
     params = with_grads(np.array([-3.0, 0.5, 2.0], dtype=np.float32))
     nn.utils.clip_grad_value_(params, 1.0)
     np.testing.assert_array_equal(params[0].grad.data, [-1.0, 0.5, 1.0])
+
+
+# ---- layers: forward against NumPy, gradients through gradcheck --------------------------------
+import reference as ref  # noqa: E402
+from pyengine.autograd.gradcheck import gradcheck  # noqa: E402
+
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def check_layer(layer, x, expected, dtype):
+    """layer(x) in `dtype` against expected(x64, params64), the NumPy formula in float64."""
+    layer.to(dtype)
+    out = layer(pe.tensor(x.astype(dtype)))
+    params = {name: p.data.astype(np.float64) for name, p in layer.named_parameters()}
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out.data, expected(x.astype(np.float64), params), **TOL[dtype])
+    return out
+
+
+def gradcheck_layer(layer, x):
+    """gradcheck of the layer with respect to its input and every parameter: the
+    checked float64 copies stand in for the parameters during each call."""
+    layer.double()
+    names = [name for name, _ in layer.named_parameters()]
+    owners = [layer.get_submodule(n.rpartition(".")[0]) for n in names]
+    originals = list(layer.parameters())
+
+    def call(inp, *params):
+        for owner, name, p in zip(owners, names, params):
+            owner._parameters[name.rpartition(".")[2]] = p
+        try:
+            return layer(inp)
+        finally:
+            for owner, name, p in zip(owners, names, originals):
+                owner._parameters[name.rpartition(".")[2]] = p
+
+    inputs = [pe.tensor(x, dtype=np.float64, requires_grad=x.dtype.kind == "f"), *originals]
+    assert gradcheck(call, inputs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 7), (1, 7)])
+def test_linear(shape, dtype, rng):
+    lin = nn.Linear(7, 3)
+    check_layer(lin, rng.standard_normal(shape), lambda x, p: x @ p["weight"].T + p["bias"], dtype)
+    check_layer(nn.Linear(7, 2, bias=False), rng.standard_normal(shape), lambda x, p: x @ p["weight"].T, dtype)
+
+
+def test_linear_gradients(rng):
+    gradcheck_layer(nn.Linear(4, 3), rng.standard_normal((2, 4)))
+
+
+CONV_CASES = [dict(), dict(stride=2, padding=1), dict(padding=2, dilation=2, groups=2), dict(bias=False)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", CONV_CASES)
+def test_conv2d(kw, dtype, rng):
+    conv = nn.Conv2d(4, 6, 3, **kw)
+    s, p, d = conv.stride, conv.padding, conv.dilation
+    check_layer(conv, rng.standard_normal((2, 4, 9, 8)),
+                lambda x, q: ref.conv2d(x, q["weight"], q.get("bias"), s, (p[0], p[0], p[1], p[1]), d, conv.groups),
+                dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv1d(dtype, rng):
+    conv = nn.Conv1d(3, 5, 4, stride=2, padding=1)
+    expected = lambda x, q: ref.conv2d(x[:, :, None, :], q["weight"][:, :, None, :], q["bias"], (1, 2),  # noqa: E731
+                                       (0, 0, 1, 1))[:, :, 0, :]
+    check_layer(conv, rng.standard_normal((2, 3, 11)), expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_transpose2d(dtype, rng):
+    conv = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
+    check_layer(conv, rng.standard_normal((2, 4, 5, 4)),
+                lambda x, q: ref.conv_transpose2d(x, q["weight"], q["bias"], (2, 2), (1, 1), (1, 1), (1, 1), 2),
+                dtype)
+
+
+def test_conv_gradients(rng):
+    gradcheck_layer(nn.Conv2d(2, 3, 2, stride=2, padding=1), rng.standard_normal((1, 2, 4, 3)))
+    gradcheck_layer(nn.ConvTranspose2d(2, 3, 2, stride=2), rng.standard_normal((1, 2, 2, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pooling_layers(dtype, rng):
+    x = rng.standard_normal((2, 3, 7, 6))
+    check_layer(nn.MaxPool2d(2), x, lambda x, p: ref.max_pool2d(x, (2, 2), (2, 2))[0], dtype)
+    check_layer(nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), x,
+                lambda x, p: ref.max_pool2d(x, (3, 3), (2, 2), (1, 1), ceil_mode=True)[0], dtype)
+    check_layer(nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), x,
+                lambda x, p: ref.avg_pool2d(x, (3, 3), (2, 2), (1, 1), count_include_pad=False), dtype)
+    check_layer(nn.AdaptiveAvgPool2d((3, 2)), x, lambda x, p: ref.adaptive_avg_pool2d(x, (3, 2)), dtype)
+    check_layer(nn.AdaptiveAvgPool2d(1), x, lambda x, p: x.mean(axis=(2, 3), keepdims=True), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cls,shape", [(nn.BatchNorm2d, (4, 3, 5, 2)), (nn.BatchNorm1d, (6, 3)),
+                                       (nn.BatchNorm1d, (4, 3, 5))])
+def test_batch_norm_train_then_eval(cls, shape, dtype, rng):
+    bn = cls(3, momentum=0.2).to(dtype)
+    bn.weight.data[...] = rng.standard_normal(3)
+    bn.bias.data[...] = rng.standard_normal(3)
+    mean, var = np.zeros(3), np.ones(3)
+    for step in range(2):
+        x = rng.standard_normal(shape) * 2 + 1
+        out = bn(pe.tensor(x.astype(dtype)))
+        y, mean, var = ref.batch_norm(x, mean, var, bn.weight.data, bn.bias.data, True, 0.2, 1e-5)
+        np.testing.assert_allclose(out.data, y, **TOL[dtype])
+        np.testing.assert_allclose(bn.running_mean.data, mean, **TOL[dtype])
+        np.testing.assert_allclose(bn.running_var.data, var, **TOL[dtype])
+        assert bn.num_batches_tracked.item() == step + 1
+    bn.eval()
+    x = rng.standard_normal(shape)
+    out = bn(pe.tensor(x.astype(dtype)))
+    np.testing.assert_allclose(out.data, ref.batch_norm(x, mean, var, bn.weight.data, bn.bias.data)[0], **TOL[dtype])
+    assert bn.num_batches_tracked.item() == 2
+
+
+def test_batch_norm_options(rng):
+    x = [rng.standard_normal((8, 2)) for _ in range(3)]
+    cumulative = nn.BatchNorm1d(2, momentum=None, affine=False).double()
+    for xi in x:
+        cumulative(pe.tensor(xi))
+    np.testing.assert_allclose(cumulative.running_mean.data, np.mean([xi.mean(0) for xi in x], axis=0), rtol=1e-12)
+    untracked = nn.BatchNorm1d(2, track_running_stats=False).double().eval()
+    out = untracked(pe.tensor(x[0]))  # no running estimates: batch statistics even in eval
+    np.testing.assert_allclose(out.data, ref.batch_norm(x[0], None, None, training=True)[0], atol=1e-12)
+    with pytest.raises(ValueError, match=r"expected 4D input \(got 2D input\)"):
+        nn.BatchNorm2d(2)(pe.tensor(x[0]))
+    gradcheck_layer(nn.BatchNorm2d(2), rng.standard_normal((3, 2, 2, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm(dtype, rng):
+    def expected(x, p):
+        mu = x.mean(axis=(-2, -1), keepdims=True)
+        var = x.var(axis=(-2, -1), keepdims=True)
+        return (x - mu) / np.sqrt(var + 1e-5) * p["weight"] + p["bias"]
+
+    ln = nn.LayerNorm((3, 4))
+    ln.weight.data[...] = rng.standard_normal((3, 4))
+    check_layer(ln, rng.standard_normal((2, 5, 3, 4)), expected, dtype)
+    gradcheck_layer(nn.LayerNorm(4), rng.standard_normal((2, 4)))
+
+
+def test_dropout_train_and_eval():
+    drop = nn.Dropout(0.3)
+    x = pe.tensor(np.ones((200, 100), np.float32))
+    pe.manual_seed(3)
+    a = drop(x)
+    pe.manual_seed(3)
+    b = drop(x)
+    np.testing.assert_array_equal(a.data, b.data)
+    kept = a.data != 0
+    assert abs(kept.mean() - 0.7) < 0.01
+    np.testing.assert_allclose(a.data[kept], 1 / 0.7, rtol=1e-6)
+    assert drop.eval()(x) is x
+
+
+def test_embedding_lookup_and_padding_gradient():
+    emb = nn.Embedding(6, 3, padding_idx=2).double()
+    idx = pe.tensor(np.array([[1, 2], [2, 5]]))
+    out = emb(idx)
+    np.testing.assert_array_equal(out.data, emb.weight.data[[[1, 2], [2, 5]]])
+    out.sum().backward()
+    np.testing.assert_array_equal(emb.weight.grad.data[:, 0], [0, 1, 0, 0, 0, 1])
+    frozen = nn.Embedding.from_pretrained(pe.tensor(np.eye(3)))
+    assert not frozen.weight.requires_grad and frozen(pe.tensor(np.array([2]))).data.tolist() == [[0, 0, 1]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activation_layers(dtype, rng):
+    from math import erf
+
+    x = rng.standard_normal((3, 5))
+    softmax = lambda x, axis: np.exp(x) / np.exp(x).sum(axis, keepdims=True)  # noqa: E731
+    cases = [
+        (nn.ReLU(), lambda x, p: np.maximum(x, 0)),
+        (nn.LeakyReLU(0.2), lambda x, p: np.where(x > 0, x, 0.2 * x)),
+        (nn.GELU(), lambda x, p: 0.5 * x * (1 + np.vectorize(erf)(x / np.sqrt(2)))),
+        (nn.Tanh(), lambda x, p: np.tanh(x)),
+        (nn.Sigmoid(), lambda x, p: 1 / (1 + np.exp(-x))),
+        (nn.Softmax(dim=0), lambda x, p: softmax(x, 0)),
+        (nn.Softmax(), lambda x, p: softmax(x, 1)),  # dim=None on 2-D input: dim 1, as PyTorch
+        (nn.LogSoftmax(dim=1), lambda x, p: np.log(softmax(x, 1))),
+        (nn.Identity(54, unused=True), lambda x, p: x),
+    ]
+    for layer, expected in cases:
+        check_layer(layer, x, expected, dtype)
+
+
+def test_inplace_activations_write_their_input():
+    x = pe.tensor(np.array([-1.0, 2.0]))
+    assert nn.ReLU(inplace=True)(x) is x and x.tolist() == [0.0, 2.0]
+    y = pe.tensor(np.array([-1.0, 2.0]))
+    nn.LeakyReLU(0.5, inplace=True)(y)
+    assert y.tolist() == [-0.5, 2.0]
+
+
+def test_flatten_unflatten():
+    x = pe.tensor(np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5))
+    assert nn.Flatten()(x).shape == (2, 60) and nn.Flatten(0, 2)(x).shape == (24, 5)
+    assert nn.Unflatten(1, (6, -1))(nn.Flatten()(x)).shape == (2, 6, 10)
+    with pytest.raises(ValueError, match="does not multiply"):
+        nn.Unflatten(1, (7, 8))(nn.Flatten()(x))
+
+
+def test_a_small_network_learns(rng):
+    pe.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = optim.Adam(model.parameters(), lr=0.02)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype(np.float32)
+    losses = []
+    for _ in range(150):
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(pe.tensor(x)), pe.tensor(y))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.02 * losses[0]

@@ -295,3 +295,56 @@ def test_scheduler_state_dict_round_trip():
     fresh = lr_scheduler.StepLR(opt, step_size=7)
     fresh.load_state_dict(sd)
     assert fresh.step_size == 2 and fresh.last_epoch == 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_kernels_across_vector_widths_and_misaligned_starts(dtype):
+    """Sizes around the SIMD width (the tail goes through padded registers) and
+    arrays starting 0-3 elements into their buffer (unaligned loads)."""
+    rng = np.random.default_rng(1)
+    for n in range(1, 19):
+        for offset in range(4):
+            buffers = [rng.standard_normal(n + offset).astype(dtype) for _ in range(4)]
+            p, g, m, v = (b[offset:] for b in buffers)
+            v[...] = np.abs(v)
+            untouched = [b[:offset].copy() for b in buffers]
+            state = {"exp_avg": m.astype(np.float64), "exp_avg_sq": v.astype(np.float64), "step": 2}
+            expected = ref.adam_step(p.astype(np.float64), g.astype(np.float64), state, lr=0.1, weight_decay=0.1)
+            pe.kernels.adam_update(p, g, m, v, step=3, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1)
+            tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+            np.testing.assert_allclose(p, expected, **tol)
+            np.testing.assert_allclose(m, state["exp_avg"], **tol)
+            np.testing.assert_allclose(v, state["exp_avg_sq"], **tol)
+            for b, head in zip(buffers, untouched):
+                np.testing.assert_array_equal(b[:offset], head)
+
+
+def test_step_with_closure_and_repr():
+    p = Parameter(np.array([3.0], np.float32))
+    opt = optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    with pe.no_grad():  # the closure still records: step enables grad around it
+        loss = opt.step(closure)
+    assert loss.item() == 9.0 and p.data[0] == pytest.approx(3.0 - 0.25 * 6.0)
+    assert repr(opt).startswith("SGD (\nParameter Group 0\n    dampening: 0.0\n")
+
+
+def test_lambda_lr_per_group_and_state_dict():
+    a, b = Parameter(np.zeros(1, np.float32)), Parameter(np.zeros(1, np.float32))
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
+    sched = lr_scheduler.LambdaLR(opt, [lambda e: 0.5 ** e, lambda e: 1 / (e + 1)])
+    for _ in range(3):
+        sched.step()
+    assert sched.get_last_lr() == [pytest.approx(0.1 * 0.125), pytest.approx(0.25)]
+    sd = sched.state_dict()
+    assert sd["lr_lambdas"] == [None, None] and sd["last_epoch"] == 3
+    fresh = lr_scheduler.LambdaLR(opt, lambda e: 1.0)
+    fresh.load_state_dict(sd)
+    fresh.step()
+    assert fresh.last_epoch == 4 and fresh.get_last_lr() == [0.1, 1.0]  # its own function, the loaded epoch

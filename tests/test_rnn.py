@@ -62,9 +62,11 @@ def assert_grads(got, want, names):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_layer_forward_matches_reference(mode, reverse, dtype):
-    # hidden 13 = one AVX2 float register + a 5-lane tail; lengths include 0 and the full length.
-    x, h0, c0, w_ih, w_hh, b_ih, b_hh = layer_arrays(mode, 6, 4, 5, 13, dtype)
+@pytest.mark.parametrize("hidden", [1, 8, 13])
+def test_layer_forward_matches_reference(mode, reverse, dtype, hidden):
+    # hidden around the AVX2 register width (8 floats, 4 doubles) and its tails;
+    # lengths include 0 and the full length.
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh = layer_arrays(mode, 6, 4, 5, hidden, dtype)
     lengths = np.array([6, 3, 0, 1])
     y, h_n, c_n, ws = K.rnn_layer_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=lengths, reverse=reverse)
     want_y, want_h, want_c = ref.rnn_layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, reverse)

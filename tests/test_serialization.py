@@ -194,3 +194,49 @@ def test_a_save_killed_mid_write_leaves_the_previous_file_intact(tmp_path):
     # The partial temporary file is itself recognised as broken.
     with pytest.raises(CheckpointError, match="truncated"):
         pe.load(tmp_path / temporaries[0])
+
+
+def test_scheduler_state_dicts_round_trip(tmp_path):
+    from pyengine.optim import lr_scheduler
+
+    def optimizer():
+        return SGD([Parameter(np.zeros(1, np.float32))], lr=0.1, momentum=0.9)
+
+    multi = lr_scheduler.MultiStepLR(optimizer(), milestones=[2, 4])
+    cycle = lr_scheduler.OneCycleLR(optimizer(), max_lr=1.0, total_steps=10)
+    for _ in range(3):
+        multi.step()
+        cycle.step()
+    pe.save({"multi": multi.state_dict(), "cycle": cycle.state_dict()}, tmp_path / "s.pt")
+    loaded = pe.load(tmp_path / "s.pt")
+    resumed = lr_scheduler.MultiStepLR(optimizer(), milestones=[9])
+    resumed.load_state_dict(loaded["multi"])
+    resumed.optimizer.param_groups[0]["lr"] = multi.optimizer.param_groups[0]["lr"]
+    resumed.step()
+    multi.step()
+    assert resumed.get_last_lr() == multi.get_last_lr() == [pytest.approx(0.001)] and resumed.last_epoch == 4
+    assert loaded["cycle"]["_schedule_phases"] == cycle._schedule_phases
+
+
+def forge(path, manifest):
+    """A checkpoint with a hand-written manifest and a valid CRC (what a malicious file can do)."""
+    import json
+    import struct
+    import zlib
+
+    body = json.dumps(manifest).encode()
+    path.write_bytes(MAGIC + struct.pack("<IQ", 1, len(body)) + body + struct.pack("<I", zlib.crc32(body)))
+
+
+@pytest.mark.parametrize("manifest", [
+    {"root": None, "arrays": [{"dtype": "<f4", "shape": [-1], "offset": 0, "nbytes": -4, "crc32": 0}]},
+    {"root": None, "arrays": [{"dtype": "|O", "shape": [], "offset": 0, "nbytes": 8, "crc32": 0}]},
+    {"root": {"__tensor__": 3}, "arrays": []},
+    {"root": {"__weird__": 1}, "arrays": []},
+    {"root": {"__dict__": [[[1], 2]]}, "arrays": []},
+    {"root": None},
+])
+def test_forged_manifests_raise_checkpoint_errors(tmp_path, manifest):
+    forge(tmp_path / "f.pt", manifest)
+    with pytest.raises(CheckpointError, match="manifest"):
+        pe.load(tmp_path / "f.pt")

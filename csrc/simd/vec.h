@@ -20,16 +20,6 @@
 namespace pyengine {
 namespace PYENGINE_CPU_ISA {
 
-// Applies vector_op to whole registers and scalar_op to the tail, the shape
-// of every elementwise loop: out[i] = op(in[i]) for i < n.
-template <typename T, typename VecOp, typename ScalarOp>
-inline void map_unary(const T* in, T* out, int64_t n, const VecOp& vector_op, const ScalarOp& scalar_op) {
-  constexpr int W = Vec<T>::size;
-  int64_t i = 0;
-  for (; i + W <= n; i += W) vector_op(Vec<T>::loadu(in + i)).storeu(out + i);
-  for (; i < n; ++i) out[i] = scalar_op(in[i]);
-}
-
 // out[i] = op(in[i]) with op applied to whole vectors only: the last, partial
 // vector goes through a zero-padded register-sized buffer. Every element thus
 // takes the same instructions, so a result does not depend on where the

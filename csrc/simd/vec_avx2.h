@@ -64,6 +64,8 @@ struct Vec<double> {
   static Vec zero() { return {_mm256_setzero_pd()}; }
   static Vec loadu(const double* p) { return {_mm256_loadu_pd(p)}; }
   static Vec load(const double* p) { return {_mm256_load_pd(p)}; }
+  static Vec loadu_convert(const float* p) { return {_mm256_cvtps_pd(_mm_loadu_ps(p))}; }
+  static Vec loadu_convert(const double* p) { return loadu(p); }
   void storeu(double* p) const { _mm256_storeu_pd(p, v); }
   void store(double* p) const { _mm256_store_pd(p, v); }
   double lane(int i) const {

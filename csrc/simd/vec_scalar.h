@@ -26,6 +26,10 @@ struct Vec {
   static Vec zero() { return {T(0)}; }
   static Vec loadu(const T* p) { return {*p}; }
   static Vec load(const T* p) { return {*p}; }
+  // Loads `size` values of another floating type, converted to T (exact
+  // from float to double): float data summed in double precision.
+  template <typename U>
+  static Vec loadu_convert(const U* p) { return {static_cast<T>(*p)}; }
   void storeu(T* p) const { *p = v; }
   void store(T* p) const { *p = v; }
   T lane(int) const { return v; }

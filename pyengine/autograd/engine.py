@@ -104,7 +104,7 @@ def backward(root, gradient=None, retain_graph=False):
                 data = t.data
                 if g.shape != data.shape:
                     g = unbroadcast(np.asarray(g), data.shape)
-                if g.dtype != data.dtype:
+                if g.dtype is not data.dtype and g.dtype != data.dtype:
                     g = np.asarray(g, dtype=data.dtype)
                 parent = t._ctx
                 if parent is None:

@@ -37,9 +37,12 @@ _Tensor = None
 class Context:
     """What a Function's forward leaves for its backward (one per recorded call).
 
-    No __slots__: a Function's forward may keep any attribute (ctx.shape = ...).
-    The class attributes are defaults, so a call sets only what it uses.
+    A Function's forward may keep any attribute (ctx.shape = ...): those go to the
+    instance __dict__; the three that every call sets are slots. The class
+    attributes are defaults, so a call sets only what it uses.
     """
+
+    __slots__ = ("function", "inputs", "needs_input_grad", "__dict__")
 
     saved = ()
     saved_versions = ()    # (version counter, version at save time, shape) per saved input/output
@@ -62,11 +65,13 @@ class Context:
         for arr in arrays:
             for t in self.inputs:
                 if t is not None and t.data is arr:
-                    counter = t._version
+                    counter = t._vc
+                    if counter is None:
+                        counter = t._vc = [0]
                     versions.append((counter, counter[0], arr.shape))
                     break
             else:
-                if arr is not None:
+                if type(arr) is np.ndarray:  # not an input's array: an output's, probably
                     self._saves_output = True
         self.saved_versions = versions
 
@@ -89,15 +94,21 @@ class Context:
         for arr in self.saved:
             for out in outputs:
                 if out.data is arr:
-                    versions.append((out._version, 0, arr.shape))
+                    versions.append((out._version_counter(), 0, arr.shape))
         self.saved_versions = versions
 
 
 class _UnrecordedContext(Context):
     """The ctx handed to forward when nothing will be recorded: saving is a no-op."""
 
+    __slots__ = ()
+
     def save_for_backward(self, *arrays):
         pass
+
+
+_new = object.__new__
+_NO_GRADS = tuple((False,) * n for n in range(8))
 
 
 class Function:
@@ -113,42 +124,97 @@ class Function:
     def apply(cls, *args, **kwargs):
         Tensor = _Tensor
         arrays = []
-        tensors = []
-        needs = []
         record = False
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
-                tensors.append(a)
                 if a.requires_grad:
-                    needs.append(True)
                     record = True
-                else:
-                    needs.append(False)
             else:
                 arrays.append(a)
-                tensors.append(None)
-                needs.append(False)
-        wrap = Tensor._wrap
-        if not (record and _state.enabled):
-            ctx = _UnrecordedContext(cls, tensors, (False,) * len(args))
-            out = cls.forward(ctx, *arrays, **kwargs)
-            if type(out) is tuple:
-                return tuple(wrap(o, None, 0) for o in out)
-            return wrap(out, None, 0)
+        if record and _state.enabled:
+            inputs = tuple([a if isinstance(a, Tensor) else None for a in args])
+            needs = tuple([t is not None and t.requires_grad for t in inputs])
+            return _record(cls, inputs, needs, arrays, kwargs)
+        return _run_unrecorded(cls, arrays, kwargs)
 
-        ctx = Context(cls, tensors, tuple(needs))
-        out = cls.forward(ctx, *arrays, **kwargs)
-        if type(out) is tuple:
-            outs = tuple(wrap(o, ctx, i) for i, o in enumerate(out))
-            ctx.output_meta = tuple((o.data.shape, o.data.dtype) for o in outs)
-            if ctx._saves_output:
-                ctx._remember_saved_outputs(outs)
-            return outs
-        result = wrap(out, ctx, 0)
-        if ctx._saves_output:
-            ctx._remember_saved_outputs((result,))
-        return result
+
+def apply_tensors2(cls, a, b):
+    """cls.apply(a, b) for two Tensors and a single-output Function: the binary
+    operators' common case, without the generic argument loop."""
+    ra = a.requires_grad
+    rb = b.requires_grad
+    if (ra or rb) and _state.enabled:
+        ctx = _new(Context)
+        ctx.function = cls
+        ctx.inputs = (a, b)
+        ctx.needs_input_grad = (ra, rb)
+        return _single_output(ctx, cls.forward(ctx, a.data, b.data))
+    ctx = _new(_UnrecordedContext)
+    ctx.function = cls
+    ctx.needs_input_grad = (False, False)
+    return _wrap(cls.forward(ctx, a.data, b.data), None, 0)
+
+
+_NONES = tuple((None,) * n for n in range(8))
+_FIRST_ONLY = tuple((True,) + (False,) * n for n in range(8))
+
+
+def apply_tensor1(cls, a, *constants):
+    """cls.apply(a, *constants) for one Tensor followed by non-Tensor arguments,
+    and a single-output Function (unary ops, reductions, reshapes)."""
+    if a.requires_grad and _state.enabled:
+        n = len(constants)
+        ctx = _new(Context)
+        ctx.function = cls
+        ctx.inputs = (a,) + _NONES[n]
+        ctx.needs_input_grad = _FIRST_ONLY[n]
+        return _single_output(ctx, cls.forward(ctx, a.data, *constants))
+    ctx = _new(_UnrecordedContext)
+    ctx.function = cls
+    ctx.needs_input_grad = _NO_GRADS[1 + len(constants)]
+    return _wrap(cls.forward(ctx, a.data, *constants), None, 0)
+
+
+def _single_output(ctx, out):
+    if type(out) is tuple:
+        name = ctx.function.__name__
+        raise TypeError(f"{name}.forward returned several outputs; call {name}.apply")
+    result = _wrap(out, ctx, 0)
+    if ctx._saves_output:
+        ctx._remember_saved_outputs((result,))
+    return result
+
+
+def _run_unrecorded(cls, arrays, kwargs):
+    ctx = _new(_UnrecordedContext)
+    ctx.function = cls
+    ctx.needs_input_grad = (False,) * len(arrays)
+    out = cls.forward(ctx, *arrays, **kwargs)
+    if type(out) is tuple:
+        return tuple([_wrap(o, None, 0) for o in out])
+    return _wrap(out, None, 0)
+
+
+def _record(cls, inputs, needs, arrays, kwargs):
+    """Runs forward with a recording Context and wraps the outputs as its nodes."""
+    ctx = _new(Context)
+    ctx.function = cls
+    ctx.inputs = inputs
+    ctx.needs_input_grad = needs
+    out = cls.forward(ctx, *arrays, **kwargs)
+    if type(out) is not tuple:
+        return _single_output(ctx, out)
+    outs = tuple([_wrap(o, ctx, i) for i, o in enumerate(out)])
+    ctx.output_meta = tuple([(o.data.shape, o.data.dtype) for o in outs])
+    if ctx._saves_output:
+        ctx._remember_saved_outputs(outs)
+    return outs
+
+
+def _wrap(array, ctx, index):
+    """Bound by pyengine.tensor to its Tensor-from-Function-output constructor."""
+    raise RuntimeError("pyengine.tensor is not imported")
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:

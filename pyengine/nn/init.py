@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from pyengine.utils._seed import default_generator
+from pyengine.random import default_generator
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_",
            "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_"]

@@ -259,13 +259,22 @@ class Module:
                         t.grad.data = convert(t.grad.data)
         return self
 
-    def to(self, dtype):
-        """Casts floating-point parameters and buffers to dtype (integer buffers,
-        such as num_batches_tracked, keep theirs). Only CPU exists, so a device
-        argument ('cpu') is accepted and ignored."""
-        if isinstance(dtype, str) and dtype == "cpu":
+    def to(self, *args, dtype=None, device=None):
+        """to(dtype), to("cpu"), to("cpu", dtype): casts floating-point parameters
+        and buffers to dtype (integer buffers, such as num_batches_tracked, keep
+        theirs). Only the CPU exists, so "cpu" is accepted and changes nothing."""
+        for arg in (*args, device):
+            if arg is None or str(arg).split(":")[0] == "cpu":
+                continue
+            if dtype is not None:
+                raise TypeError(f"Module.to: got two dtypes, {dtype} and {arg}")
+            dtype = arg
+        if dtype is None:
             return self
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"Module.to: expected a dtype or 'cpu', got {dtype!r}") from None
         if dtype.kind != "f":
             raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
         return self._apply_to_arrays(lambda a: a.astype(dtype, copy=False) if a.dtype.kind == "f" else a)

@@ -7,6 +7,7 @@ import builtins
 
 import numpy as np
 
+from pyengine.autograd.function import apply_tensor1
 from pyengine.ops import arithmetic, indexing, reduce, unary
 from pyengine.ops import shape as shape_ops
 from pyengine.ops._util import normalize_dim, normalize_dims, shape_arg
@@ -70,7 +71,7 @@ def _float_input(input):
 
 def _float_function(function, name):
     def op(input):
-        return function.apply(_float_input(input))
+        return apply_tensor1(function, _float_input(input))
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise {name} (integer inputs compute in float32)."
@@ -89,7 +90,7 @@ def abs(input):
 
 
 def relu(input):
-    return unary.ReLU.apply(input)
+    return apply_tensor1(unary.ReLU, input)
 
 
 def leaky_relu(input, negative_slope=0.01):
@@ -132,7 +133,7 @@ def sum(input, dim=None, keepdim=False, dtype=None):
         input = input.to(dtype)
     elif input.data.dtype.kind in "bi":
         input = input.to(np.int64)
-    return reduce.Sum.apply(input, normalize_dims(dim, input.ndim, "sum"), keepdim)
+    return apply_tensor1(reduce.Sum, input, normalize_dims(dim, input.ndim, "sum"), keepdim)
 
 
 def mean(input, dim=None, keepdim=False, dtype=None):
@@ -140,7 +141,7 @@ def mean(input, dim=None, keepdim=False, dtype=None):
         input = input.to(dtype)
     if input.data.dtype.kind != "f":
         raise TypeError(f"mean: input dtype must be floating point, got {input.dtype} (use .float() first)")
-    return reduce.Mean.apply(input, normalize_dims(dim, input.ndim, "mean"), keepdim)
+    return apply_tensor1(reduce.Mean, input, normalize_dims(dim, input.ndim, "mean"), keepdim)
 
 
 def _max_or_min(input, dim, keepdim, use_min):
@@ -213,12 +214,12 @@ def _arg_reduce(fn, input, dim, keepdim, op):
 def _share_version(out, input):
     """A view shares its base's version counter, so an in-place write through either is seen."""
     if np.may_share_memory(out.data, input.data):
-        out._version = input._version
+        out._share_version(input)
     return out
 
 
 def reshape(input, *shape):
-    return _share_version(shape_ops.Reshape.apply(input, shape_arg(shape)), input)
+    return _share_version(apply_tensor1(shape_ops.Reshape, input, shape_arg(shape)), input)
 
 
 def flatten(input, start_dim=0, end_dim=-1):

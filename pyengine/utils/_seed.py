@@ -1,12 +1,9 @@
-"""The random generator that pyengine's own random draws use (initialisation,
-shuffling, splits), until pyengine.manual_seed provides the global one."""
+"""The generators behind pyengine's own random draws outside the ops
+(shuffling, splits): the global one that pyengine.manual_seed seeds, or one
+the caller passes."""
 import numpy as np
 
-_generator = np.random.default_rng()
-
-
-def default_generator() -> np.random.Generator:
-    return _generator
+from pyengine.random import default_generator
 
 
 def numpy_generator(generator=None) -> np.random.Generator:

@@ -30,42 +30,68 @@ void forward_scalar(const Conv2dShape& g, const T* xp, const T* w, const T* bias
   }
 }
 
-// KB output channels x V vectors of one output row per step. With KB*V = 8
-// accumulators, eight independent FMA chains cover the FMA latency (4 cycles)
-// times the two FMA ports; each step loads V input vectors and KB broadcast
-// weights for KB*V FMAs, so the loads stay under the two-per-cycle limit.
-template <typename T, int KB, int V>
-void forward_block_unit_stride(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k, T* y) {
+// One tile of the output: KB channels x RB rows x V vectors, from row oh and
+// column ow. With KB*RB*V = 8 accumulators, eight independent FMA chains cover
+// the FMA latency (4 cycles) times the two FMA ports; each (c, r, s) step loads
+// RB*V input vectors and KB broadcast weights for KB*RB*V FMAs. Few output
+// channels (KB = 1, 2) take several rows instead, so the chains stay independent.
+template <typename T, int KB, int RB, int V>
+inline void forward_tile(const Conv2dShape& g, const T* xp, const T* wk, const T* bias, int64_t k, int64_t oh,
+                         int64_t ow, T* y) {
   constexpr int W = Vec<T>::size;
-  constexpr int64_t step = int64_t(V) * W;
-  const int64_t hp = g.padded_h(), wp = g.padded_w(), cg = g.cg(), taps = g.taps(), P = g.out_plane();
-  const int64_t full = g.out_w / step * step;
-  const T* wk = w + k * cg * taps;
-  for (int64_t oh = 0; oh < g.out_h; ++oh) {
-    for (int64_t ow = 0; ow < full; ow += step) {
-      Vec<T> acc[KB][V];
-      for (int kb = 0; kb < KB; ++kb)
-        for (int v = 0; v < V; ++v) acc[kb][v] = Vec<T>::broadcast(bias ? bias[k + kb] : T(0));
-      for (int64_t c = 0; c < cg; ++c) {
-        for (int64_t r = 0; r < g.r; ++r) {
-          const T* xrow = xp + (c * hp + oh * g.stride_h + r * g.dil_h) * wp + ow;
-          const T* wrow = wk + (c * g.r + r) * g.s;
-          for (int64_t s = 0; s < g.s; ++s) {
-            Vec<T> xv[V];
-            for (int v = 0; v < V; ++v) xv[v] = Vec<T>::loadu(xrow + s * g.dil_w + v * W);
-            for (int kb = 0; kb < KB; ++kb) {
-              const Vec<T> wv = Vec<T>::broadcast(wrow[kb * cg * taps + s]);
-              for (int v = 0; v < V; ++v) acc[kb][v] = fmadd(wv, xv[v], acc[kb][v]);
-            }
-          }
+  const int64_t hp = g.padded_h(), wp = g.padded_w(), cg = g.cg(), wstride = cg * g.taps();
+  const int64_t row_step = g.stride_h * wp;
+  Vec<T> acc[KB][RB][V];
+  for (int kb = 0; kb < KB; ++kb)
+    for (int rb = 0; rb < RB; ++rb)
+      for (int v = 0; v < V; ++v) acc[kb][rb][v] = Vec<T>::broadcast(bias ? bias[k + kb] : T(0));
+  for (int64_t c = 0; c < cg; ++c) {
+    for (int64_t r = 0; r < g.r; ++r) {
+      const T* xrow = xp + (c * hp + oh * g.stride_h + r * g.dil_h) * wp + ow;
+      const T* wrow = wk + (c * g.r + r) * g.s;
+      for (int64_t s = 0; s < g.s; ++s) {
+        Vec<T> xv[RB][V];
+        for (int rb = 0; rb < RB; ++rb)
+          for (int v = 0; v < V; ++v) xv[rb][v] = Vec<T>::loadu(xrow + rb * row_step + s * g.dil_w + v * W);
+        for (int kb = 0; kb < KB; ++kb) {
+          const Vec<T> wv = Vec<T>::broadcast(wrow[kb * wstride + s]);
+          for (int rb = 0; rb < RB; ++rb)
+            for (int v = 0; v < V; ++v) acc[kb][rb][v] = fmadd(wv, xv[rb][v], acc[kb][rb][v]);
         }
       }
-      for (int kb = 0; kb < KB; ++kb)
-        for (int v = 0; v < V; ++v) acc[kb][v].storeu(y + (k + kb) * P + oh * g.out_w + ow + v * W);
     }
   }
-  // The rest of each row, narrower than one step.
-  for (int kb = 0; kb < KB; ++kb) forward_scalar(g, xp, w, bias, k + kb, full, y);
+  const int64_t P = g.out_plane();
+  for (int kb = 0; kb < KB; ++kb)
+    for (int rb = 0; rb < RB; ++rb)
+      for (int v = 0; v < V; ++v) acc[kb][rb][v].storeu(y + (k + kb) * P + (oh + rb) * g.out_w + ow + v * W);
+}
+
+// RB rows from oh of KB channels from k, unit stride along the row: V-vector
+// tiles, then single vectors; a row that is not a whole number of vectors
+// ends with one vector tile flush with its end, recomputing a few columns to
+// the same values rather than falling back to scalar code.
+template <typename T, int KB, int RB, int V>
+void forward_rows(const Conv2dShape& g, const T* xp, const T* wk, const T* bias, int64_t k, int64_t oh, T* y) {
+  constexpr int W = Vec<T>::size;
+  const int64_t wide = g.out_w / (V * W) * (V * W), full = g.out_w / W * W;
+  int64_t ow = 0;
+  for (; ow < wide; ow += V * W) forward_tile<T, KB, RB, V>(g, xp, wk, bias, k, oh, ow, y);
+  for (; ow < full; ow += W) forward_tile<T, KB, RB, 1>(g, xp, wk, bias, k, oh, ow, y);
+  if (full < g.out_w) forward_tile<T, KB, RB, 1>(g, xp, wk, bias, k, oh, g.out_w - W, y);
+}
+
+template <typename T, int KB, int RB, int V>
+void forward_block_unit_stride(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k, T* y) {
+  constexpr int W = Vec<T>::size;
+  if (g.out_w < W) {  // rows narrower than one vector
+    for (int kb = 0; kb < KB; ++kb) forward_scalar(g, xp, w, bias, k + kb, 0, y);
+    return;
+  }
+  const T* wk = w + k * g.cg() * g.taps();
+  int64_t oh = 0;
+  for (; oh + RB <= g.out_h; oh += RB) forward_rows<T, KB, RB, V>(g, xp, wk, bias, k, oh, y);
+  for (; oh < g.out_h; ++oh) forward_rows<T, KB, 1, V>(g, xp, wk, bias, k, oh, y);
 }
 
 template <typename T>
@@ -75,11 +101,11 @@ void forward(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64
     return;
   }
   int64_t k = k0;
-  for (; k + 4 <= k1; k += 4) forward_block_unit_stride<T, 4, 2>(g, xp, w, bias, k, y);
+  for (; k + 4 <= k1; k += 4) forward_block_unit_stride<T, 4, 1, 2>(g, xp, w, bias, k, y);
   switch (k1 - k) {
-    case 3: forward_block_unit_stride<T, 3, 2>(g, xp, w, bias, k, y); break;
-    case 2: forward_block_unit_stride<T, 2, 3>(g, xp, w, bias, k, y); break;
-    case 1: forward_block_unit_stride<T, 1, 4>(g, xp, w, bias, k, y); break;
+    case 3: forward_block_unit_stride<T, 3, 1, 2>(g, xp, w, bias, k, y); break;
+    case 2: forward_block_unit_stride<T, 2, 2, 2>(g, xp, w, bias, k, y); break;
+    case 1: forward_block_unit_stride<T, 1, 4, 2>(g, xp, w, bias, k, y); break;
     default: break;
   }
 }
@@ -137,6 +163,20 @@ void weight_grad_taps_unit_stride(const Conv2dShape& g, const T* xp, const T* dy
 }
 
 template <typename T>
+void weight_grad_taps(const Conv2dShape& g, const T* xp, const T* dyk, int64_t t0, int64_t tb, T* dwk) {
+  switch (tb) {
+    case 8: return weight_grad_taps_unit_stride<T, 8>(g, xp, dyk, t0, dwk);
+    case 7: return weight_grad_taps_unit_stride<T, 7>(g, xp, dyk, t0, dwk);
+    case 6: return weight_grad_taps_unit_stride<T, 6>(g, xp, dyk, t0, dwk);
+    case 5: return weight_grad_taps_unit_stride<T, 5>(g, xp, dyk, t0, dwk);
+    case 4: return weight_grad_taps_unit_stride<T, 4>(g, xp, dyk, t0, dwk);
+    case 3: return weight_grad_taps_unit_stride<T, 3>(g, xp, dyk, t0, dwk);
+    case 2: return weight_grad_taps_unit_stride<T, 2>(g, xp, dyk, t0, dwk);
+    default: return weight_grad_taps_unit_stride<T, 1>(g, xp, dyk, t0, dwk);
+  }
+}
+
+template <typename T>
 void weight_grad(const Conv2dShape& g, const T* xp, const T* dy, int64_t k0, int64_t k1, T* dw) {
   const int64_t ntaps = g.cg() * g.taps();
   for (int64_t k = k0; k < k1; ++k) {
@@ -146,17 +186,15 @@ void weight_grad(const Conv2dShape& g, const T* xp, const T* dy, int64_t k0, int
       weight_grad_scalar(g, xp, dyk, 0, ntaps, dwk);
       continue;
     }
+    // Groups of 8 taps; the last 9..15 are split into two groups of at least
+    // 4, so no group runs on a single latency-bound accumulator chain.
     int64_t t = 0;
-    for (; t + 8 <= ntaps; t += 8) weight_grad_taps_unit_stride<T, 8>(g, xp, dyk, t, dwk);
-    if (t + 4 <= ntaps) {
-      weight_grad_taps_unit_stride<T, 4>(g, xp, dyk, t, dwk);
-      t += 4;
+    while (t < ntaps) {
+      const int64_t left = ntaps - t;
+      const int64_t tb = left <= 8 ? left : left < 16 ? (left + 1) / 2 : 8;
+      weight_grad_taps(g, xp, dyk, t, tb, dwk);
+      t += tb;
     }
-    if (t + 2 <= ntaps) {
-      weight_grad_taps_unit_stride<T, 2>(g, xp, dyk, t, dwk);
-      t += 2;
-    }
-    if (t < ntaps) weight_grad_taps_unit_stride<T, 1>(g, xp, dyk, t, dwk);
   }
 }
 

@@ -43,13 +43,18 @@ namespace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Products below this many multiply-adds run on one thread: waking a second
-// thread costs a few microseconds, as much as the whole product.
-constexpr int64_t kMinFmasPerThread = int64_t(1) << 17;
+// Each thread gets at least this many multiply-adds (~20 us of work):
+// waking a thread and meeting it at a barrier costs microseconds even on an
+// idle machine, and a time slice on a busy one.
+constexpr int64_t kMinFmasPerThread = int64_t(1) << 20;
 // A product with min(m, n) at most this reads its big operand in place:
 // each element of it is used by at most a few register tiles, so packing it
 // would cost as much memory traffic as the multiply itself.
 constexpr int64_t kSkinny = 16;
+// Below this many columns the blocked product reads A in place rather than
+// packing it: packing costs about a cycle per element of A, while each
+// element then feeds only n / 16 cycles of FMAs.
+constexpr int64_t kPackAMinColumns = 128;
 
 struct Blocking {
   int mr, nr;
@@ -261,9 +266,10 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   // 3 x 256 + 16, so no pass is a thin one that reloads C for little work.
   const int64_t k_blocks = ceil_div(p.k, bs.kc);
   const int64_t kc = round_up(ceil_div(p.k, k_blocks), 4);
-  const int64_t nc = std::min(bs.nc, round_up(p.n, nr));
-  const int64_t mc = bs.mc;
+  // n and m are cut into equal blocks too, in whole register tiles.
+  const int64_t nc = round_up(ceil_div(p.n, ceil_div(p.n, bs.nc)), nr);
   const int nthreads = threads_for(p.m, p.n, p.k, p.threaded);
+  const bool pack_a = p.n > kPackAMinColumns || (p.a_rs != 1 && p.a_cs != 1);
 
   // Threads split the m dimension (each packs its own rows of A; packed B is
   // shared) unless m has too few register tiles to balance, then n (each
@@ -274,16 +280,20 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   const double n_balance = static_cast<double>(ceil_div(n_panels_max, nthreads)) * nthreads / n_panels_max;
   const bool split_m = m_balance <= n_balance * 1.05;
 
-  const int64_t a_block = round_up(mc * kc, 16);
-  ScratchBuffer packed_b(round_up(kc * nc, 16) * sizeof(T));
+  const int64_t a_block = pack_a ? round_up(bs.mc * kc, 16) : 0;
+  // Two buffers for packed B, used by alternate passes over k: a thread that
+  // finished pass pc packs pass pc + 1 into the other one while the rest
+  // still read theirs, so one barrier per pass suffices.
+  const int64_t b_block = round_up(kc * nc, 16);
+  ScratchBuffer packed_b(2 * b_block * sizeof(T));
   ScratchBuffer packed_a(static_cast<size_t>(nthreads) * a_block * sizeof(T));
   SpinBarrier barrier;
 
   parallel_run(nthreads, [&](int tid, int nt) {
-    T* const bp = packed_b.as<T>();
     T* const ap = packed_a.as<T>() + tid * a_block;
     const int64_t i_begin = split_m ? split_begin(0, m_panels, nt, tid) * mr : 0;
     const int64_t i_end = split_m ? std::min(p.m, split_begin(0, m_panels, nt, tid + 1) * mr) : p.m;
+    const int64_t mc = round_up(ceil_div(i_end - i_begin, ceil_div(i_end - i_begin, bs.mc)), mr);
 
     // Loop 5: over the n dimension, nc columns at a time (B block in L3).
     for (int64_t jc = 0; jc < p.n; jc += nc) {
@@ -295,6 +305,7 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
       // Loop 4: over the k dimension, kc at a time (rank-kc updates of C).
       for (int64_t pc = 0; pc < p.k; pc += kc) {
         const int64_t kcur = std::min(kc, p.k - pc);
+        T* const bp = packed_b.as<T>() + (pc / kc % 2) * b_block;
         const bool last_k = pc + kcur == p.k;
         // Pack B(pc:pc+kc, jc:jc+nc) into NR-column panels, the panels shared
         // out over the threads; everyone waits until the whole block is in.
@@ -309,8 +320,8 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
         // (A block in L2).
         for (int64_t ic = i_begin; ic < i_end; ic += mc) {
           const int64_t mcur = std::min(mc, i_end - ic);
-          // Pack A(ic:ic+mc, pc:pc+kc) into MR-row panels.
-          for (int64_t ir = 0; ir < mcur; ir += mr)
+          // Pack A(ic:ic+mc, pc:pc+kc) into MR-row panels (unless n is small).
+          for (int64_t ir = 0; pack_a && ir < mcur; ir += mr)
             pack_a_panel(kcur, static_cast<int>(std::min<int64_t>(mr, mcur - ir)), mr,
                          p.a + (ic + ir) * p.a_rs + pc * p.a_cs, p.a_rs, p.a_cs, ap + ir * kcur);
 
@@ -322,20 +333,20 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
             for (int64_t ir = 0; ir < mcur; ir += mr) {
               MicroTile<T> t = tile_at(p, ic + ir, j, mr, nr);
               t.k = kcur;
-              t.a = ap + ir * kcur;
-              t.a_rs = 1;
-              t.a_cs = mr;
+              t.a = pack_a ? ap + ir * kcur : p.a + (ic + ir) * p.a_rs + pc * p.a_cs;
+              t.a_rs = pack_a ? 1 : p.a_rs;
+              t.a_cs = pack_a ? mr : p.a_cs;
               t.b = bp + jp * nr * kcur;
               t.b_rs = nr;
               if (pc > 0) t.beta = T(1);
               if (last_k) t.epilogue = epilogue_at(p, ic + ir, j);
-              kern.packed(t);
+              (pack_a ? kern.packed : kern.strided)(t);
             }
           }
         }
-        // Packed B is overwritten by the next pass: wait for every reader.
-        barrier.wait(nt);
       }
+      // The next block of columns packs into buffers still being read.
+      barrier.wait(nt);
     }
   });
 }

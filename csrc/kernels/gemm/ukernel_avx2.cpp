@@ -31,7 +31,10 @@ void ukernel(const MicroTile<T>& t) {
   for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = V::zero();
 
   // C's lines are fetched while the k loop runs, not on the first store.
-  for (int i = 0; i < t.m; ++i) __builtin_prefetch(t.c + i * t.c_rs, 1);
+  for (int i = 0; i < t.m; ++i) {
+    __builtin_prefetch(t.c + i * t.c_rs, 1);
+    __builtin_prefetch(t.c + i * t.c_rs + NR - 1, 1);
+  }
 
   const T* b = t.b;
   const int64_t b_rs = t.b_rs;

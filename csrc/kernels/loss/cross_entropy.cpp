@@ -10,50 +10,12 @@
 #include "core/buffer.h"
 #include "core/parallel.h"
 #include "kernels/loss/loss.h"
+#include "simd/math.h"
 #include "simd/vec.h"
 
 namespace pyengine {
 namespace PYENGINE_CPU_ISA {
 namespace {
-
-// exp(x) on whole registers: x = n ln2 + r with |r| <= ln2/2, exp(r) from a
-// polynomial, 2^n built in the exponent field. Inputs below the smallest
-// normal result give 0 (denormals are flushed inside parallel regions anyway),
-// above the largest finite one give +inf; NaN stays NaN through the polynomial.
-template <typename T>
-Vec<T> exp_vec(Vec<T> x) {
-  using V = Vec<T>;
-  constexpr bool f32 = sizeof(T) == 4;
-  const V lo = V::broadcast(f32 ? T(-87.3365447505) : T(-708.3964185322641));
-  const V hi = V::broadcast(f32 ? T(88.7228391117) : T(709.782712893384));
-  const V xc = min(hi, max(lo, x));  // lo/hi first: a NaN in x is what min/max return
-  const V n = round_nearest(xc * V::broadcast(T(1.4426950408889634)));
-  // ln2 split in a high part exact in a few bits and a low correction, so
-  // n * ln2_hi is exact and r keeps full precision (Cody-Waite reduction).
-  V r = fnmadd(n, V::broadcast(f32 ? T(0.693359375) : T(6.93145751953125E-1)), xc);
-  r = fnmadd(n, V::broadcast(f32 ? T(-2.12194440e-4) : T(1.42860682030941723212E-6)), r);
-  V poly;
-  if constexpr (f32) {
-    // Cephes expf: relative error below 2 ulp on [-ln2/2, ln2/2].
-    poly = V::broadcast(T(1.9875691500E-4));
-    poly = fmadd(poly, r, V::broadcast(T(1.3981999507E-3)));
-    poly = fmadd(poly, r, V::broadcast(T(8.3334519073E-3)));
-    poly = fmadd(poly, r, V::broadcast(T(4.1665795894E-2)));
-    poly = fmadd(poly, r, V::broadcast(T(1.6666665459E-1)));
-    poly = fmadd(poly, r, V::broadcast(T(5.0000001201E-1)));
-    poly = fmadd(poly * r, r, r + V::broadcast(T(1)));
-  } else {
-    // Taylor series to r^13: the first omitted term is below 1e-17 for |r| <= ln2/2.
-    poly = V::broadcast(T(1.0 / 6227020800.0));
-    constexpr double inv_factorial[] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-                                        1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,     1.0 / 120.0,
-                                        1.0 / 24.0,        1.0 / 6.0,        0.5,             1.0,
-                                        1.0};
-    for (double c : inv_factorial) poly = fmadd(poly, r, V::broadcast(T(c)));
-  }
-  const V y = poly * pow2_int(n);
-  return select(x < lo, V::zero(), select(x > hi, V::broadcast(std::numeric_limits<T>::infinity()), y));
-}
 
 // Largest logit of a row. Two accumulators: maxps has a 4-cycle latency and
 // two ports, so one chain would leave half the throughput unused.
@@ -80,10 +42,10 @@ T row_sum_exp(const T* x, int64_t n, T m) {
   Vec<T> s0 = Vec<T>::zero(), s1 = s0;
   int64_t c = 0;
   for (; c + 2 * W <= n; c += 2 * W) {
-    s0 = s0 + exp_vec(Vec<T>::loadu(x + c) - vm);
-    s1 = s1 + exp_vec(Vec<T>::loadu(x + c + W) - vm);
+    s0 = s0 + exp(Vec<T>::loadu(x + c) - vm);
+    s1 = s1 + exp(Vec<T>::loadu(x + c + W) - vm);
   }
-  for (; c + W <= n; c += W) s0 = s0 + exp_vec(Vec<T>::loadu(x + c) - vm);
+  for (; c + W <= n; c += W) s0 = s0 + exp(Vec<T>::loadu(x + c) - vm);
   T s = (s0 + s1).reduce_add();
   for (; c < n; ++c) s += std::exp(x[c] - m);
   return s;
@@ -212,7 +174,7 @@ void write_row_grad(const T* x, const T* w, const T* prob, int64_t n, T lse, T g
   for (; c + W <= n; c += W) {
     Vec<T> b = prob ? fmadd(Vec<T>::loadu(prob + c), vkeep, vspread) : vspread;
     if (w) b = b * Vec<T>::loadu(w + c);
-    (vga * exp_vec(Vec<T>::loadu(x + c) - vlse) - vg * b).storeu(dx + c);
+    (vga * exp(Vec<T>::loadu(x + c) - vlse) - vg * b).storeu(dx + c);
   }
   for (; c < n; ++c) {
     const T b = (prob ? prob[c] * keep + spread : spread) * (w ? w[c] : T(1));

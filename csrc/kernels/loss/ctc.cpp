@@ -25,12 +25,14 @@ inline T log_add_exp(T a, T b) {
   return a + std::log1p(std::exp(b - a));
 }
 
-// log(exp(a) + exp(b) + exp(c)), shifted by the largest term.
+// log(exp(a) + exp(b) + exp(c)), shifted by the largest term, whose own
+// exp(0) = 1 is not computed: two exps and a log1p per state.
 template <typename T>
 inline T log_sum_exp3(T a, T b, T c) {
-  const T m = std::max(a, std::max(b, c));
-  if (m == kNegInf<T>) return m;
-  return m + std::log(std::exp(a - m) + std::exp(b - m) + std::exp(c - m));
+  if (a < b) std::swap(a, b);
+  if (a < c) std::swap(a, c);
+  if (a == kNegInf<T>) return a;
+  return a + std::log1p(std::exp(b - a) + std::exp(c - a));
 }
 
 // One sample's view of the problem: its labels, lengths and log-probabilities.
@@ -88,17 +90,22 @@ void forward_sample(const CtcSample<T>& smp, int64_t stride, T* loss, T* la) {
 
 // Walks t down from the last step, computing beta_t from beta_{t+1} (two rows
 // of scratch), and turns alpha_t * beta_t into the gradient row of step t:
-//   d loss / d log y_t(c) = -exp(logsumexp_{s: l'(s)=c} (alpha_t(s) + beta_t(s)) - log y_t(c) + loss)
-// as alpha and beta both include the emission y_t(l'(s)) of step t.
+//   d loss / d log y_t(c) = -sum_{s: l'(s)=c} exp(alpha_t(s) + beta_t(s) - log y_t(c) + loss)
+// as alpha and beta both include the emission y_t(l'(s)) of step t. Each term
+// is the posterior probability of state s at step t, at most 1, so the sum
+// runs in linear space: one exp per state, no log-sum-exp, no overflow.
 template <typename T>
 void backward_sample(const CtcSample<T>& smp, int64_t stride, T g, T nll, const T* la, bool zero_infinity,
                      T* beta_rows, T* grad) {
   const CtcProblem<T>& p = smp.p;
   const int64_t S = smp.states, Tn = smp.input_length, C = p.classes;
   auto grad_row = [&](int64_t t) { return grad + (t * p.batch + smp.b) * C; };
-  const bool skip_all = Tn == 0 || (zero_infinity && std::isinf(nll));
-  for (int64_t t = skip_all ? 0 : Tn; t < p.time; ++t) std::fill(grad_row(t), grad_row(t) + C, T(0));
-  if (skip_all) return;
+  const bool infinite = std::isinf(nll);
+  for (int64_t t = Tn == 0 || infinite ? 0 : Tn; t < p.time; ++t) std::fill(grad_row(t), grad_row(t) + C, T(0));
+  // An impossible target has no gradient: NaN, as in PyTorch, unless zero_infinity.
+  if (infinite && !zero_infinity)
+    for (int64_t t = 0; t < Tn; ++t) std::fill(grad_row(t), grad_row(t) + C, std::numeric_limits<T>::quiet_NaN());
+  if (Tn == 0 || infinite) return;
 
   T* next = beta_rows;
   T* cur = beta_rows + stride;
@@ -117,14 +124,12 @@ void backward_sample(const CtcSample<T>& smp, int64_t stride, T g, T nll, const 
       }
     }
     T* row = grad_row(t);
-    std::fill(row, row + C, kNegInf<T>);
+    std::fill(row, row + C, T(0));
     const T* alpha = la + t * stride;
     for (int64_t s = s0; s < s1; ++s) {
       const int64_t c = smp.label(s);
-      row[c] = log_add_exp(row[c], alpha[s] + cur[s]);
+      row[c] -= g * std::exp(alpha[s] + cur[s] - smp.log_prob(t, c) + nll);
     }
-    for (int64_t c = 0; c < C; ++c)
-      row[c] = row[c] == kNegInf<T> ? T(0) : -g * std::exp(row[c] + nll - smp.log_prob(t, c));
     std::swap(cur, next);
   }
 }

@@ -86,8 +86,9 @@ template <typename T>
 void ctc_loss_forward(const CtcProblem<T>& p, T* loss, T* log_alpha);
 
 // grad_log_probs[t, b, c] = grad_loss[b] * d loss[b] / d log_probs[t, b, c], the
-// log-probabilities taken as free variables; 0 for t >= input_lengths[b], and
-// 0 for the whole sample when zero_infinity and loss[b] is infinite.
+// log-probabilities taken as free variables; 0 for t >= input_lengths[b]. When
+// loss[b] is infinite (no alignment) the sample's gradient is 0 with
+// zero_infinity and NaN for t < input_lengths[b] without it, as in PyTorch.
 template <typename T>
 void ctc_loss_backward(const CtcProblem<T>& p, const T* grad_loss, const T* loss, const T* log_alpha,
                        bool zero_infinity, T* grad_log_probs);

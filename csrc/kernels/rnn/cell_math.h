@@ -3,9 +3,10 @@
 // over V = Vec<T> for the whole registers of a row and V = T for its tail,
 // so the vector path and the scalar path cannot drift apart.
 #pragma once
-#include <cmath>
 #include <cstdint>
+#include <type_traits>
 
+#include "simd/math.h"
 #include "simd/vec.h"
 
 namespace pyengine {
@@ -27,24 +28,17 @@ inline V splat(T x) {
   else return V::broadcast(x);
 }
 
-// Activations of the gate passes: lane by lane through the C library until
-// simd/math.h provides the vectorised sigmoid and tanh.
+// The activations of the gate passes, on whole registers (simd/math.h) and on
+// single tail lanes. A tail lane goes through the same vector code, so an
+// element's result does not depend on where it sits in the row.
 template <typename T>
-inline T gate_sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+inline Vec<T> gate_sigmoid(Vec<T> v) { return sigmoid(v); }
 template <typename T>
-inline T gate_tanh(T x) { return std::tanh(x); }
-
-template <typename T, typename F>
-inline Vec<T> lanewise(Vec<T> v, F f) {
-  T lanes[Vec<T>::size];
-  v.storeu(lanes);
-  for (T& x : lanes) x = f(x);
-  return Vec<T>::loadu(lanes);
-}
+inline Vec<T> gate_tanh(Vec<T> v) { return tanh(v); }
 template <typename T>
-inline Vec<T> gate_sigmoid(Vec<T> v) { return lanewise(v, [](T x) { return gate_sigmoid(x); }); }
+inline T gate_sigmoid(T x) { return sigmoid(Vec<T>::broadcast(x)).lane(0); }
 template <typename T>
-inline Vec<T> gate_tanh(Vec<T> v) { return lanewise(v, [](T x) { return gate_tanh(x); }); }
+inline T gate_tanh(T x) { return tanh(Vec<T>::broadcast(x)).lane(0); }
 
 // dh_next + dy, the gradient reaching a step's output; dy is null when the
 // caller has no gradient for the outputs.

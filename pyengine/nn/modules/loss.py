@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pyengine.nn.module import Module
 from pyengine.ops import loss as F
-from pyengine.ops.creation import tensor
-from pyengine.tensor import Tensor
+from pyengine.tensor import as_tensor
 
 
 class _Loss(Module):
@@ -25,7 +24,7 @@ class _WeightedLoss(_Loss):
 
 
 def _as_buffer(value):
-    return value if value is None or isinstance(value, Tensor) else tensor(value)
+    return None if value is None else as_tensor(value)
 
 
 class MSELoss(_Loss):

@@ -149,10 +149,16 @@ class DataLoader:
         return [indices[i:i + size] for i in range(0, stop, size)]
 
     def _batches(self, index_batches):
+        unbatched = self.batch_size is None and self.batch_sampler is None
+        # A TensorDataset gathers a whole batch with one indexing per tensor.
+        gather = getattr(self.dataset, "collated_batch", None) if self.collate_fn is default_collate else None
         for index_batch in index_batches:
+            if gather is not None and not unbatched:
+                yield gather(index_batch)
+                continue
             samples = [self.dataset[i] for i in index_batch]
             # batch_size=None: no batching, each sample is yielded as it is.
-            yield samples[0] if self.batch_size is None and self.batch_sampler is None else self.collate_fn(samples)
+            yield samples[0] if unbatched else self.collate_fn(samples)
 
     def __iter__(self):
         # The order is drawn here, on the caller's thread, so that prefetching

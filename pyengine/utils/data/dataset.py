@@ -37,6 +37,12 @@ class TensorDataset(Dataset):
     def __len__(self):
         return len(self.tensors[0])
 
+    def collated_batch(self, indices):
+        """What default_collate makes of [self[i] for i in indices] (a list of
+        stacked tensors), gathered with one indexing per tensor instead."""
+        index = np.asarray(indices, dtype=np.int64)
+        return [Tensor(t.data[index] if isinstance(t, Tensor) else np.asarray(t)[index]) for t in self.tensors]
+
 
 class ConcatDataset(Dataset):
     """The datasets one after another."""
@@ -74,6 +80,14 @@ class Subset(Dataset):
 
     def __len__(self):
         return len(self.indices)
+
+    @property
+    def collated_batch(self):
+        """The underlying dataset's batch gather, through the indices (only when it has one)."""
+        gather = getattr(self.dataset, "collated_batch", None)
+        if gather is None:
+            raise AttributeError(f"{type(self.dataset).__name__} gathers no batches")
+        return lambda indices: gather([self.indices[i] for i in indices])
 
 
 def _split_lengths(n, lengths):

@@ -1,0 +1,182 @@
+"""``pyengine bench``: small benchmark tables, pyengine against its baseline.
+
+Each section is a function registered with :func:`section` that returns a
+:class:`Table`; ``pyengine bench NAME`` runs one, ``pyengine bench`` all.
+Timings are medians of interleaved runs (ours, baseline, ours, ...), so a
+busy machine slows both sides alike and the ratio stays meaningful.
+
+Adding a section::
+
+    @section("conv")
+    def conv_section(threads):
+        table = Table("conv2d", ["shape", "threads", "pyengine ms", "numpy ms", "ratio"])
+        ...
+        return table
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+SECTIONS: dict[str, Callable[[list[int]], "Table"]] = {}
+
+# Environment variables that force OpenBLAS (NumPy's BLAS) onto a kernel or
+# cache size other than the one it would pick for this CPU: a comparison with
+# NumPy is only fair without them.
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def section(name: str):
+    """Registers a benchmark section: ``fn(threads: list[int]) -> Table``."""
+
+    def register(fn):
+        SECTIONS[name] = fn
+        return fn
+
+    return register
+
+
+class Table:
+    """Rows of formatted cells under a title, printed as aligned columns."""
+
+    def __init__(self, title: str, columns: list[str], notes: list[str] | None = None):
+        self.title = title
+        self.columns = columns
+        self.rows: list[list[str]] = []
+        self.notes = list(notes or [])
+
+    def add(self, *cells) -> None:
+        self.rows.append([c if isinstance(c, str) else f"{c:.2f}" if isinstance(c, float) else str(c) for c in cells])
+
+    def render(self) -> str:
+        widths = [max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
+                  for i, c in enumerate(self.columns)]
+        line = "  ".join(c.rjust(w) for c, w in zip(self.columns, widths))
+        out = [self.title, line, "-" * len(line)]
+        out += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in self.rows]
+        out += self.notes
+        return "\n".join(out)
+
+
+def compare_medians(fns: list[Callable[[], object]], min_seconds: float = 0.3, min_reps: int = 5,
+                    max_reps: int = 200) -> list[float]:
+    """Median seconds of each function, called in turn (interleaved) after
+    one warm-up call each, until every one ran ``min_reps`` times and
+    ``min_seconds`` passed in total (at most ``max_reps`` rounds)."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    for rep in range(max_reps):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        if rep + 1 >= min_reps and time.perf_counter() - start >= min_seconds:
+            break
+    return [statistics.median(ts) for ts in times]
+
+
+def numpy_blas() -> str:
+    """Which BLAS NumPy runs and which of its kernels (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas":
+            return f"{lib.get('internal_api')} {lib.get('version')}, kernel {lib.get('architecture')}"
+    return "unknown"
+
+
+def openblas_overrides() -> list[str]:
+    return [f"{k}={os.environ[k]}" for k in OPENBLAS_OVERRIDES if k in os.environ]
+
+
+# ---- gemm --------------------------------------------------------------------
+
+# (label, (m, k, n), dtype, epilogue): the shapes pyengine's GEMM is measured
+# on; "bias_relu" fuses act(a @ b + bias) against NumPy's two-step version.
+GEMM_CASES = [
+    ("square", (64, 64, 64), "float32", None),
+    ("square", (256, 256, 256), "float32", None),
+    ("square", (512, 512, 512), "float32", None),
+    ("square", (1024, 1024, 1024), "float32", None),
+    ("square", (2048, 2048, 2048), "float32", None),
+    ("gemv", (1, 1024, 1024), "float32", None),
+    ("mlp", (64, 784, 128), "float32", None),
+    ("conv", (256, 4608, 64), "float32", None),
+    ("conv", (3136, 576, 64), "float32", None),
+    ("wide", (128, 128, 4096), "float32", None),
+    ("bias+relu", (64, 784, 128), "float32", "bias_relu"),
+    ("square", (1024, 1024, 1024), "float64", None),
+]
+
+
+def gemm_operands(shape, dtype, seed=0):
+    m, k, n = shape
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    return a, b, bias
+
+
+def gemm_callables(shape, dtype, epilogue):
+    """(pyengine, numpy) callables computing the same product, with outputs
+    allocated once so both measure the product, not the allocator."""
+    from pyengine import kernels
+
+    a, b, bias = gemm_operands(shape, dtype)
+    out = np.empty((shape[0], shape[2]), dtype)
+    ref = np.empty_like(out)
+    if epilogue == "bias_relu":
+        return (lambda: kernels.gemm(a, b, out, bias=bias, activation="relu"),
+                lambda: np.maximum(np.matmul(a, b, out=ref) + bias, 0))
+    return lambda: kernels.gemm(a, b, out), lambda: np.matmul(a, b, out=ref)
+
+
+@section("gemm")
+def gemm_section(threads: list[int]) -> Table:
+    import pyengine
+    from pyengine import kernels
+    from threadpoolctl import threadpool_limits
+
+    notes = [f"NumPy: {numpy_blas()}; pyengine: {pyengine.info()['isa']} kernels.",
+             "ratio = NumPy time / pyengine time (> 1: pyengine is faster); "
+             "peak = measured FMA peak (pyengine.kernels.peak_gflops) at that thread count."]
+    if openblas_overrides():
+        notes.append("WARNING: " + ", ".join(openblas_overrides()) + " is set: NumPy runs a forced OpenBLAS kernel.")
+    table = Table("GEMM (GFLOPS, median of interleaved runs)",
+                  ["case", "m x k x n", "dtype", "threads", "pyengine", "numpy", "ratio", "% peak"], notes)
+    saved = pyengine.get_num_threads()
+    try:
+        for t in threads:
+            pyengine.set_num_threads(t)
+            peak = {d: kernels.peak_gflops(t, d) for d in ("float32", "float64")}
+            with threadpool_limits(limits=t, user_api="blas"):
+                for label, shape, dtype, epilogue in GEMM_CASES:
+                    ours, theirs = compare_medians(list(gemm_callables(shape, dtype, epilogue)))
+                    gflop = 2.0 * shape[0] * shape[1] * shape[2] * 1e-9
+                    table.add(label, " x ".join(map(str, shape)), dtype, t, gflop / ours, gflop / theirs,
+                              theirs / ours, 100.0 * gflop / ours / peak[dtype])
+    finally:
+        pyengine.set_num_threads(saved)
+    return table
+
+
+def run(names: list[str] | None = None, threads: list[int] | None = None) -> int:
+    """Runs the named sections (all when empty) and prints their tables."""
+    names = names or list(SECTIONS)
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        print(f"bench: unknown section {', '.join(unknown)} (choose from {', '.join(SECTIONS)})", file=sys.stderr)
+        return 2
+    threads = threads or [1, 2]
+    for name in names:
+        print(SECTIONS[name](threads).render(), flush=True)
+        print()
+    return 0
