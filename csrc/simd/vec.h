@@ -20,14 +20,36 @@
 namespace pyengine {
 namespace PYENGINE_CPU_ISA {
 
-// Applies vector_op to whole registers and scalar_op to the tail, the shape
-// of every elementwise loop: out[i] = op(in[i]) for i < n.
-template <typename T, typename VecOp, typename ScalarOp>
-inline void map_unary(const T* in, T* out, int64_t n, const VecOp& vector_op, const ScalarOp& scalar_op) {
+// out[i] = op(in[i]) with op applied to whole vectors only: the last, partial
+// vector goes through a zero-padded register-sized buffer. Every element thus
+// takes the same instructions, so a result does not depend on where the
+// element sits in the array or on how a driver split the array over threads.
+template <typename T, typename Op>
+inline void transform(const T* in, T* out, int64_t n, const Op& op) {
   constexpr int W = Vec<T>::size;
   int64_t i = 0;
-  for (; i + W <= n; i += W) vector_op(Vec<T>::loadu(in + i)).storeu(out + i);
-  for (; i < n; ++i) out[i] = scalar_op(in[i]);
+  for (; i + W <= n; i += W) op(Vec<T>::loadu(in + i)).storeu(out + i);
+  if (i == n) return;
+  T a[W] = {}, r[W];
+  for (int64_t j = i; j < n; ++j) a[j - i] = in[j];
+  op(Vec<T>::loadu(a)).storeu(r);
+  for (int64_t j = i; j < n; ++j) out[j] = r[j - i];
+}
+
+// out[i] = op(a[i], b[i]), the two-input form of transform.
+template <typename T, typename Op>
+inline void transform(const T* a, const T* b, T* out, int64_t n, const Op& op) {
+  constexpr int W = Vec<T>::size;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) op(Vec<T>::loadu(a + i), Vec<T>::loadu(b + i)).storeu(out + i);
+  if (i == n) return;
+  T pa[W] = {}, pb[W] = {}, r[W];
+  for (int64_t j = i; j < n; ++j) {
+    pa[j - i] = a[j];
+    pb[j - i] = b[j];
+  }
+  op(Vec<T>::loadu(pa), Vec<T>::loadu(pb)).storeu(r);
+  for (int64_t j = i; j < n; ++j) out[j] = r[j - i];
 }
 
 }  // namespace PYENGINE_CPU_ISA

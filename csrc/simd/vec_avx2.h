@@ -64,6 +64,8 @@ struct Vec<double> {
   static Vec zero() { return {_mm256_setzero_pd()}; }
   static Vec loadu(const double* p) { return {_mm256_loadu_pd(p)}; }
   static Vec load(const double* p) { return {_mm256_load_pd(p)}; }
+  static Vec loadu_convert(const float* p) { return {_mm256_cvtps_pd(_mm_loadu_ps(p))}; }
+  static Vec loadu_convert(const double* p) { return loadu(p); }
   void storeu(double* p) const { _mm256_storeu_pd(p, v); }
   void store(double* p) const { _mm256_store_pd(p, v); }
   double lane(int i) const {
@@ -141,6 +143,54 @@ inline Vec<double> pow2_int(Vec<double> n) {
   const __m256d magic = _mm256_set1_pd(4503599627370496.0);  // 2^52
   const __m256i e = _mm256_castpd_si256(_mm256_add_pd(n.v, _mm256_add_pd(magic, _mm256_set1_pd(1023.0))));
   return {_mm256_castsi256_pd(_mm256_slli_epi64(e, 52))};
+}
+
+// The bit-level helpers of simd/math.h; vec_scalar.h states their contracts.
+// They work on the integer bits, so they are right for denormals even with
+// DAZ set (see core/parallel.h).
+inline VecMask<float> sign_bit(Vec<float> a) {
+  return {_mm256_castsi256_ps(_mm256_srai_epi32(_mm256_castps_si256(a.v), 31))};
+}
+inline VecMask<double> sign_bit(Vec<double> a) {
+  // No 64-bit arithmetic shift before AVX-512; a signed compare with 0 gives the same mask.
+  return {_mm256_castsi256_pd(_mm256_cmpgt_epi64(_mm256_setzero_si256(), _mm256_castpd_si256(a.v)))};
+}
+inline Vec<float> copysign(Vec<float> magnitude, Vec<float> sign_source) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  return {_mm256_or_ps(_mm256_andnot_ps(sign, magnitude.v), _mm256_and_ps(sign, sign_source.v))};
+}
+inline Vec<double> copysign(Vec<double> magnitude, Vec<double> sign_source) {
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  return {_mm256_or_pd(_mm256_andnot_pd(sign, magnitude.v), _mm256_and_pd(sign, sign_source.v))};
+}
+inline Vec<float> exponent(Vec<float> a) {
+  const __m256i e = _mm256_srli_epi32(_mm256_castps_si256(a.v), 23);
+  return {_mm256_sub_ps(_mm256_cvtepi32_ps(e), _mm256_set1_ps(127.0f))};
+}
+inline Vec<double> exponent(Vec<double> a) {
+  // No packed int64 -> double conversion before AVX-512DQ: placing the biased
+  // exponent in the mantissa of 2^52 and subtracting 2^52 converts it exactly.
+  const __m256d two52 = _mm256_set1_pd(4503599627370496.0);
+  const __m256i e = _mm256_srli_epi64(_mm256_castpd_si256(a.v), 52);
+  const __m256d biased = _mm256_sub_pd(_mm256_or_pd(_mm256_castsi256_pd(e), two52), two52);
+  return {_mm256_sub_pd(biased, _mm256_set1_pd(1023.0))};
+}
+inline Vec<float> significand(Vec<float> a) {
+  const __m256 mantissa = _mm256_castsi256_ps(_mm256_set1_epi32(0x007fffff));
+  return {_mm256_or_ps(_mm256_and_ps(a.v, mantissa), _mm256_set1_ps(1.0f))};
+}
+inline Vec<double> significand(Vec<double> a) {
+  const __m256d mantissa = _mm256_castsi256_pd(_mm256_set1_epi64x(0x000fffffffffffffLL));
+  return {_mm256_or_pd(_mm256_and_pd(a.v, mantissa), _mm256_set1_pd(1.0))};
+}
+inline Vec<float> mantissa_field(Vec<float> a) {
+  const __m256i mantissa = _mm256_set1_epi32(0x007fffff);
+  return {_mm256_cvtepi32_ps(_mm256_and_si256(_mm256_castps_si256(a.v), mantissa))};
+}
+inline Vec<double> mantissa_field(Vec<double> a) {
+  const __m256d mantissa = _mm256_castsi256_pd(_mm256_set1_epi64x(0x000fffffffffffffLL));
+  const __m256d two52 = _mm256_set1_pd(4503599627370496.0);
+  return {_mm256_sub_pd(_mm256_or_pd(_mm256_and_pd(a.v, mantissa), two52), two52)};
 }
 
 }  // namespace PYENGINE_CPU_ISA

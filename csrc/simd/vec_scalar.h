@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace pyengine {
 namespace PYENGINE_CPU_ISA {
@@ -25,6 +26,10 @@ struct Vec {
   static Vec zero() { return {T(0)}; }
   static Vec loadu(const T* p) { return {*p}; }
   static Vec load(const T* p) { return {*p}; }
+  // Loads `size` values of another floating type, converted to T (exact
+  // from float to double): float data summed in double precision.
+  template <typename U>
+  static Vec loadu_convert(const U* p) { return {static_cast<T>(*p)}; }
   void storeu(T* p) const { *p = v; }
   void store(T* p) const { *p = v; }
   T lane(int) const { return v; }
@@ -78,6 +83,49 @@ template <typename T> inline Vec<T> pow2_int(Vec<T> n) {
   constexpr int mant = sizeof(T) == 4 ? 23 : 52;
   constexpr I bias = sizeof(T) == 4 ? 127 : 1023;
   return from_bits<T>((static_cast<I>(n.v) + bias) << mant);
+}
+
+// IEEE-754 layout of T, for the bit-level helpers below.
+template <typename T>
+struct FloatLayout {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  static constexpr int mantissa_bits = sizeof(T) == 4 ? 23 : 52;
+  static constexpr int exponent_bias = sizeof(T) == 4 ? 127 : 1023;
+  static constexpr Bits mantissa_mask = (Bits(1) << mantissa_bits) - 1;
+};
+
+template <typename T> inline typename FloatLayout<T>::Bits raw_bits(T v) {
+  typename FloatLayout<T>::Bits b;
+  std::memcpy(&b, &v, sizeof(T));
+  return b;
+}
+
+// True where the sign bit is set: -0, negative numbers, -inf and NaNs with the
+// sign set. Read from the bit, so a negative denormal counts even when the FPU
+// treats denormal operands as zero (DAZ, see core/parallel.h).
+template <typename T> inline VecMask<T> sign_bit(Vec<T> a) { return {std::signbit(a.v)}; }
+// |magnitude| with the sign bit of sign_source.
+template <typename T> inline Vec<T> copysign(Vec<T> magnitude, Vec<T> sign_source) {
+  return {std::copysign(magnitude.v, sign_source.v)};
+}
+// For positive, finite, normal a = m * 2^e with m in [1, 2): exponent(a) = e
+// and significand(a) = m, both exact.
+template <typename T> inline Vec<T> exponent(Vec<T> a) {
+  using L = FloatLayout<T>;
+  return {static_cast<T>(static_cast<int>(raw_bits(a.v) >> L::mantissa_bits)) - T(L::exponent_bias)};
+}
+template <typename T> inline Vec<T> significand(Vec<T> a) {
+  using L = FloatLayout<T>;
+  const typename L::Bits b = (raw_bits(a.v) & L::mantissa_mask) | raw_bits(T(1));
+  T m;
+  std::memcpy(&m, &b, sizeof(T));
+  return {m};
+}
+// The stored mantissa field of a as an integer, converted to T (exact). For a
+// denormal a it equals a * 2^(exponent_bias - 1 + mantissa_bits), computed with
+// integer operations, so it is right even when the FPU flushes denormals.
+template <typename T> inline Vec<T> mantissa_field(Vec<T> a) {
+  return {static_cast<T>(raw_bits(a.v) & FloatLayout<T>::mantissa_mask)};
 }
 
 }  // namespace PYENGINE_CPU_ISA

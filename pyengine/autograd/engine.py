@@ -7,90 +7,93 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyengine.autograd import function as _function
 from pyengine.autograd.function import unbroadcast
 
 
 def _topological_order(root_ctx):
-    """Contexts reachable from root_ctx, every one after all of its inputs' contexts."""
+    """Contexts reachable from root_ctx, each one after the contexts of all its inputs."""
     order = []
-    seen = {id(root_ctx)}
-    stack = [(root_ctx, 0)]
+    seen = {root_ctx}
+    stack = [(root_ctx, iter(root_ctx.inputs))]
     while stack:
-        ctx, i = stack[-1]
-        inputs = ctx.inputs
-        descended = False
-        while i < len(inputs):
-            t = inputs[i]
-            i += 1
-            parent = t._ctx if t is not None else None
-            if parent is not None and id(parent) not in seen:
-                seen.add(id(parent))
-                stack[-1] = (ctx, i)
-                stack.append((parent, 0))
-                descended = True
-                break
-        if not descended:
+        ctx, inputs = stack[-1]
+        for t in inputs:
+            if t is not None:
+                parent = t._ctx
+                if parent is not None and parent not in seen:
+                    seen.add(parent)
+                    stack.append((parent, iter(parent.inputs)))
+                    break
+        else:
             stack.pop()
             order.append(ctx)
     return order
 
 
 def _run_hooks(hooks, grad):
-    from pyengine.tensor import Tensor
-
+    Tensor = _function._Tensor
     for hook in hooks:
-        result = hook(Tensor(grad))
+        result = hook(Tensor._wrap(grad, None, 0))
         if result is not None:
             grad = result.data if isinstance(result, Tensor) else np.asarray(result)
     return grad
 
 
-def backward(root, gradient=None, retain_graph=False):
-    """Computes d(root)/d(leaf) for every leaf that requires grad, adding into .grad."""
-    from pyengine.tensor import Tensor
-
-    if not root.requires_grad:
-        raise RuntimeError("backward: the tensor does not require grad and has no graph")
+def _initial_gradient(root, gradient):
+    Tensor = _function._Tensor
     if gradient is None:
         if root.data.size != 1:
             raise RuntimeError(
                 f"backward: grad can be created implicitly only for a one-element output, got shape "
-                f"{tuple(root.shape)}; pass a gradient of that shape")
-        grad = np.ones_like(root.data)
+                f"{tuple(root.data.shape)}; pass a gradient of that shape")
+        return np.ones_like(root.data)
+    grad = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=root.data.dtype)
+    if grad.shape != root.data.shape:
+        raise RuntimeError(
+            f"backward: gradient has shape {tuple(grad.shape)} but the output has shape {tuple(root.data.shape)}")
+    if grad.dtype != root.data.dtype:
+        grad = grad.astype(root.data.dtype)
+    return grad
+
+
+def _freed_error(ctx):
+    return RuntimeError(
+        f"backward: the graph through {ctx.function.__name__} was freed by an earlier backward(); "
+        "pass retain_graph=True to the first backward() to go through it twice")
+
+
+def backward(root, gradient=None, retain_graph=False):
+    """Computes d(root)/d(leaf) for every leaf that requires grad, adding into .grad."""
+    if not root.requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no graph "
+                           "(was it computed under no_grad, or from tensors without requires_grad=True?)")
+    grad = _initial_gradient(root, gradient)
+    leaf_grads = {}  # id(leaf) -> [leaf, summed gradient]
+
+    root_ctx = root._ctx
+    if root_ctx is None:
+        leaf_grads[id(root)] = [root, grad]
     else:
-        grad = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=root.data.dtype)
-        if grad.shape != root.data.shape:
-            raise RuntimeError(f"backward: gradient has shape {grad.shape} but the output has shape {root.data.shape}")
-
-    leaf_grads = {}  # id(leaf) -> [leaf, gradient]
-
-    def add_leaf(t, g):
-        slot = leaf_grads.get(id(t))
-        if slot is None:
-            leaf_grads[id(t)] = [t, g]
-        else:
-            slot[1] = slot[1] + g
-
-    if root._ctx is None:
-        add_leaf(root, grad)
-    else:
-        grads = {(id(root._ctx), root._out_index): grad}
-        for ctx in reversed(_topological_order(root._ctx)):
+        pending = {}  # ctx -> [gradient or None per output]
+        first = [None] * (1 if root_ctx.output_meta is None else len(root_ctx.output_meta))
+        first[root._out_index] = grad
+        pending[root_ctx] = first
+        for ctx in reversed(_topological_order(root_ctx)):
+            outs = pending.pop(ctx, None)
+            if outs is None:
+                continue  # no path from the root's gradient goes through this node
             if ctx.freed:
-                raise RuntimeError(
-                    f"backward: the graph through {ctx.function.__name__} was freed by an earlier backward(); "
-                    "pass retain_graph=True to the first backward() to go through it twice")
-            outs = [grads.pop((id(ctx), i), None) for i in range(len(ctx.output_meta))]
-            if all(g is None for g in outs):
-                continue
-            for i, g in enumerate(outs):
-                if g is None:
-                    shape, dtype = ctx.output_meta[i]
-                    outs[i] = np.zeros(shape, dtype)
-                elif ctx.hooks and i in ctx.hooks:
-                    outs[i] = _run_hooks(ctx.hooks[i], g)
+                raise _freed_error(ctx)
+            if ctx.output_meta is not None:
+                for i, (shape, dtype) in enumerate(ctx.output_meta):
+                    if outs[i] is None:
+                        outs[i] = np.zeros(shape, dtype)
+            if ctx.hooks:
+                for i, hooks in ctx.hooks.items():
+                    outs[i] = _run_hooks(hooks, outs[i])
             in_grads = ctx.function.backward(ctx, *outs)
-            if not isinstance(in_grads, tuple):
+            if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             if not retain_graph:
                 ctx.saved = ()
@@ -98,20 +101,30 @@ def backward(root, gradient=None, retain_graph=False):
             for t, needed, g in zip(ctx.inputs, ctx.needs_input_grad, in_grads):
                 if not needed or g is None:
                     continue
-                g = unbroadcast(np.asarray(g), t.data.shape)
-                if g.dtype != t.data.dtype:
-                    g = g.astype(t.data.dtype)
-                if t._ctx is None:
-                    add_leaf(t, g)
+                data = t.data
+                if g.shape != data.shape:
+                    g = unbroadcast(np.asarray(g), data.shape)
+                if g.dtype is not data.dtype and g.dtype != data.dtype:
+                    g = np.asarray(g, dtype=data.dtype)
+                parent = t._ctx
+                if parent is None:
+                    slot = leaf_grads.get(id(t))
+                    if slot is None:
+                        leaf_grads[id(t)] = [t, g]
+                    else:
+                        slot[1] = slot[1] + g
                 else:
-                    key = (id(t._ctx), t._out_index)
-                    prev = grads.get(key)
-                    grads[key] = g if prev is None else prev + g
+                    slot = pending.get(parent)
+                    if slot is None:
+                        slot = pending[parent] = [None] * (1 if parent.output_meta is None else len(parent.output_meta))
+                    i = t._out_index
+                    slot[i] = g if slot[i] is None else slot[i] + g
 
+    Tensor = _function._Tensor
     for t, g in leaf_grads.values():
         if t._hooks:
             g = _run_hooks(t._hooks, g)
         if t.grad is None:
-            t.grad = Tensor(np.array(g, dtype=t.data.dtype, copy=True))
+            t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype, copy=True), None, 0)
         else:
-            t.grad = Tensor(t.grad.data + g)
+            np.add(t.grad.data, g, out=t.grad.data, casting="unsafe")

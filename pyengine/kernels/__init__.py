@@ -7,3 +7,7 @@ One submodule per kernel family.
 """
 from pyengine.kernels.elementwise import *  # noqa: F401,F403
 from pyengine.kernels.gemm import *  # noqa: F401,F403
+from pyengine.kernels.conv import *  # noqa: F401,F403
+from pyengine.kernels.optim import *  # noqa: F401,F403
+from pyengine.kernels.rnn import *  # noqa: F401,F403
+from pyengine.kernels.loss import *  # noqa: F401,F403

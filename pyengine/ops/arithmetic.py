@@ -1,25 +1,45 @@
-"""Arithmetic primitives with broadcasting."""
+"""Arithmetic primitives with NumPy broadcasting; matrix products on the GEMM kernel."""
 import numpy as np
 
 from pyengine import kernels
-from pyengine.autograd.function import Function
+from pyengine.autograd.function import Function, unbroadcast
+from pyengine.ops._util import broadcast_error, shape_of
 
 
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return np.add(a, b)
+        try:
+            return np.add(a, b)
+        except ValueError:
+            raise broadcast_error("add", a, b) from None
 
     @staticmethod
     def backward(ctx, grad):
         return grad, grad
 
 
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        try:
+            return np.subtract(a, b)
+        except ValueError:
+            raise broadcast_error("sub", a, b) from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.multiply(a, b)
+        try:
+            return np.multiply(a, b)
+        except ValueError:
+            raise broadcast_error("mul", a, b) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -28,41 +48,134 @@ class Mul(Function):
                 grad * a if ctx.needs_input_grad[1] else None)
 
 
-class MatMul(Function):
-    """2-D a @ b on the GEMM kernel; its backward is two more products."""
-
+class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return kernels.gemm(a, b)
+        try:
+            return np.true_divide(a, b)
+        except ValueError:
+            raise broadcast_error("div", a, b) from None
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        da = kernels.gemm(grad, b, trans_b=True) if ctx.needs_input_grad[0] else None  # (m,n)@(n,k)
-        db = kernels.gemm(a, grad, trans_a=True) if ctx.needs_input_grad[1] else None  # (k,m)@(m,n)
+        da = grad / b if ctx.needs_input_grad[0] else None
+        db = -grad * a / (b * b) if ctx.needs_input_grad[1] else None  # d(a/b)/db = -a / b^2
         return da, db
 
 
-class Sum(Function):
+class Pow(Function):
+    """a ** b; d/da = b a^(b-1), d/db = a^b log a."""
+
     @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward()
-        ctx.shape = a.shape
-        return np.asarray(a.sum(), dtype=a.dtype)
+    def forward(ctx, a, b):
+        try:
+            out = np.power(a, b)
+        except ValueError:
+            raise broadcast_error("pow", a, b) from None
+        ctx.save_for_backward(a, b, out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        return np.broadcast_to(grad, ctx.shape)
+        a, b, out = ctx.saved_tensors
+        da = grad * b * np.power(a, b - 1) if ctx.needs_input_grad[0] else None
+        db = None
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                db = grad * out * np.log(a)
+        return da, db
 
 
-class ReLU(Function):
+class Neg(Function):
     @staticmethod
     def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return kernels.relu(a)
+        return np.negative(a)
 
     @staticmethod
     def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return kernels.relu_backward(a, grad)
+        return -grad
+
+
+class Maximum(Function):
+    """Elementwise max; where a == b the gradient is split evenly, as in PyTorch."""
+
+    ufunc = staticmethod(np.maximum)
+    wins = staticmethod(np.greater)
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        try:
+            return ctx.function.ufunc(a, b)
+        except ValueError:
+            raise broadcast_error(ctx.function.__name__.lower(), a, b) from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share_a = ctx.function.wins(a, b) + 0.5 * (a == b)
+        return (grad * share_a if ctx.needs_input_grad[0] else None,
+                grad * (1.0 - share_a) if ctx.needs_input_grad[1] else None)
+
+
+class Minimum(Maximum):
+    ufunc = staticmethod(np.minimum)
+    wins = staticmethod(np.less)
+
+
+def matmul_arrays(a, b):
+    """a @ b for arrays of at least 2 dims (batch dims broadcast). 2-D float
+    products, and N-D @ 2-D with a contiguous left side, run on the GEMM kernel."""
+    if a.dtype == b.dtype and a.dtype.kind == "f":
+        if a.ndim == 2 and b.ndim == 2:
+            return kernels.gemm(a, b)
+        if b.ndim == 2 and a.flags.c_contiguous:
+            return kernels.gemm(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
+    return np.matmul(a, b)
+
+
+class MatMul(Function):
+    """torch.matmul: 1-D operands get a unit dimension that the result drops again;
+    batch dimensions broadcast. The backward is two more products."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                             f"{shape_of(a)} and {shape_of(b)}")
+        a2 = a[None, :] if a.ndim == 1 else a  # (k,) -> (1, k)
+        b2 = b[:, None] if b.ndim == 1 else b  # (k,) -> (k, 1)
+        if a2.shape[-1] != b2.shape[-2]:
+            raise ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)} cannot be multiplied "
+                             f"(inner dimensions {a2.shape[-1]} and {b2.shape[-2]} differ)")
+        try:
+            np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions of shapes {shape_of(a)} and {shape_of(b)} "
+                             "cannot broadcast") from None
+        ctx.save_for_backward(a, b)
+        out = matmul_arrays(a2, b2)
+        ctx.out2_shape = out.shape  # before the unit dims of 1-D operands are dropped
+        if a.ndim == 1:
+            out = out[..., 0, :]
+        if b.ndim == 1:
+            out = out[..., 0]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = grad.reshape(ctx.out2_shape)
+        da = db = None
+        if ctx.needs_input_grad[0]:
+            da = matmul_arrays(g, np.swapaxes(b2, -1, -2))  # (..., m, n) @ (..., n, k)
+            da = unbroadcast(da, a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            db = matmul_arrays(np.swapaxes(a2, -1, -2), g)  # (..., k, m) @ (..., m, n)
+            db = unbroadcast(db, b2.shape).reshape(b.shape)
+        return da, db
+

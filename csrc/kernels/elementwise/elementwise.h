@@ -1,4 +1,9 @@
-// Elementwise kernels on contiguous arrays: the dispatch table of the family.
+// Elementwise kernels on contiguous arrays: the dispatch tables of the family
+// and the drivers that split the work over threads.
+//
+// Kernels (unary.cpp, softmax.cpp, reduce.cpp) are compiled once per ISA and
+// work on [0, n) of raw pointers; the drivers (driver.cpp, compiled once with
+// the dispatch tables) split arrays and rows over threads with parallel_for.
 #pragma once
 #include <cstdint>
 
@@ -9,31 +14,113 @@ namespace pyengine {
 // y[i] = f(x[i]) for i < n.
 template <typename T>
 using UnaryFn = void (*)(const T* x, T* y, int64_t n);
-// dx[i] = dy[i] * f'(x[i]), written from the forward input x.
+// y[i] = f(x[i]; slope), for leaky_relu.
 template <typename T>
-using UnaryBackwardFn = void (*)(const T* x, const T* dy, T* dx, int64_t n);
+using UnarySlopeFn = void (*)(const T* x, T* y, int64_t n, T slope);
+// dx[i] = dy[i] * f'(...) written from a[i], which is the forward input x or
+// the forward output y depending on the op (named in UnaryKernels).
+template <typename T>
+using UnaryBackwardFn = void (*)(const T* a, const T* dy, T* dx, int64_t n);
+template <typename T>
+using UnarySlopeBackwardFn = void (*)(const T* x, const T* dy, T* dx, int64_t n, T slope);
 
 template <typename T>
 struct UnaryKernels {
-  UnaryFn<T> relu;
-  UnaryBackwardFn<T> relu_backward;
+  UnaryFn<T> relu, exp, log, tanh, sigmoid, gelu, erf;
+  UnarySlopeFn<T> leaky_relu;
+  // From the forward input x.
+  UnaryBackwardFn<T> relu_backward, gelu_backward;
+  UnarySlopeBackwardFn<T> leaky_relu_backward;
+  // From the forward output y: tanh' = 1 - y^2, sigmoid' = y (1 - y).
+  UnaryBackwardFn<T> tanh_backward, sigmoid_backward;
 };
 
-struct UnaryTable {
-  UnaryKernels<float> f32;
-  UnaryKernels<double> f64;
-};
-
-// One definition per compiled ISA, in unary.cpp.
-namespace scalar { extern const UnaryTable unary_table; }
-namespace avx2 { extern const UnaryTable unary_table; }
-
-const UnaryTable& unary_kernels();  // the active ISA's table
+// Row-wise kernels on `rows` contiguous rows of `cols` elements.
+template <typename T>
+using RowsFn = void (*)(const T* x, T* y, int64_t rows, int64_t cols);
+template <typename T>
+using RowsBackwardFn = void (*)(const T* y, const T* dy, T* dx, int64_t rows, int64_t cols);
 
 template <typename T>
-const UnaryKernels<T>& unary_kernels_for() {
-  if constexpr (sizeof(T) == 4) return unary_kernels().f32;
-  else return unary_kernels().f64;
-}
+struct SoftmaxKernels {
+  RowsFn<T> softmax, log_softmax;
+  // Both from the forward output y.
+  RowsBackwardFn<T> softmax_backward, log_softmax_backward;
+};
+
+// The sum of x[0..n) accumulated in double in a fixed order that depends
+// only on n (see reduce.cpp).
+template <typename T>
+using SumBlockFn = double (*)(const T* x, int64_t n);
+
+template <typename T>
+struct ReduceKernels {
+  SumBlockFn<T> sum_block;
+};
+
+template <template <typename> class Kernels>
+struct TypedTable {
+  Kernels<float> f32;
+  Kernels<double> f64;
+
+  template <typename T>
+  const Kernels<T>& get() const {
+    if constexpr (sizeof(T) == 4) return f32;
+    else return f64;
+  }
+};
+using UnaryTable = TypedTable<UnaryKernels>;
+using SoftmaxTable = TypedTable<SoftmaxKernels>;
+using ReduceTable = TypedTable<ReduceKernels>;
+
+// One definition per compiled ISA: unary_table in unary.cpp, softmax_table
+// in softmax.cpp, reduce_table in reduce.cpp.
+namespace scalar {
+extern const UnaryTable unary_table;
+extern const SoftmaxTable softmax_table;
+extern const ReduceTable reduce_table;
+}  // namespace scalar
+namespace avx2 {
+extern const UnaryTable unary_table;
+extern const SoftmaxTable softmax_table;
+extern const ReduceTable reduce_table;
+}  // namespace avx2
+
+// The active ISA's tables (dispatch.cpp).
+const UnaryTable& unary_kernels();
+const SoftmaxTable& softmax_kernels();
+const ReduceTable& reduce_kernels();
+
+template <typename T>
+const UnaryKernels<T>& unary_kernels_for() { return unary_kernels().get<T>(); }
+template <typename T>
+const SoftmaxKernels<T>& softmax_kernels_for() { return softmax_kernels().get<T>(); }
+template <typename T>
+const ReduceKernels<T>& reduce_kernels_for() { return reduce_kernels().get<T>(); }
+
+// ---- drivers (driver.cpp) ---------------------------------------------------
+
+// How much work an element is, which sets the smallest range worth a thread.
+enum class ElementCost { light, heavy };
+
+// y = f(x) and the backward forms, split over threads.
+template <typename T>
+void run_unary(UnaryFn<T> fn, const T* x, T* y, int64_t n, ElementCost cost);
+template <typename T>
+void run_unary(UnarySlopeFn<T> fn, const T* x, T* y, int64_t n, T slope);
+template <typename T>
+void run_unary_backward(UnaryBackwardFn<T> fn, const T* a, const T* dy, T* dx, int64_t n, ElementCost cost);
+template <typename T>
+void run_unary_backward(UnarySlopeBackwardFn<T> fn, const T* x, const T* dy, T* dx, int64_t n, T slope);
+
+// Row-wise kernels, rows split over threads.
+template <typename T>
+void run_rows(RowsFn<T> fn, const T* x, T* y, int64_t rows, int64_t cols);
+template <typename T>
+void run_rows_backward(RowsBackwardFn<T> fn, const T* y, const T* dy, T* dx, int64_t rows, int64_t cols);
+
+// The sum of x[0..n), bit-identical for any thread count.
+template <typename T>
+double sum(const T* x, int64_t n);
 
 }  // namespace pyengine

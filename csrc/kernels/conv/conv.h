@@ -1,0 +1,169 @@
+// Convolution, pooling and batch normalisation on NCHW arrays.
+//
+// A convolution is a matrix product on unfolded input (im2col):
+//
+//   cols[(c*R + r)*S + s, oh*Wout + ow] = x[c, oh*sh + r*dh - pad_top, ow*sw + s*dw - pad_left]   (0 outside)
+//   y_g  (K/G, P)     = W_g (K/G, C/G*R*S) @ cols_g (C/G*R*S, P) + bias_g      P = Hout*Wout
+//   dcols_g           = W_g^T @ dy_g,      dx = col2im(dcols)  (the adjoint of im2col)
+//   dW_g             += dy_g @ cols_g^T    summed over the batch in a fixed order
+//
+// Every array is C-contiguous; the bindings check shapes, kernels never do.
+// Padding is given per side, so a causal 1-D convolution (left padding only)
+// is the same kernel as a symmetric one.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dispatch.h"
+
+namespace pyengine {
+
+// Scratch for unfolded columns stays under this many bytes whatever the batch:
+// the batch (or, for one huge image, its output rows) is processed in chunks.
+// 64 MiB by default; settable so tests can force the chunked paths on small shapes.
+std::size_t conv_scratch_budget();
+void set_conv_scratch_budget(std::size_t bytes);
+
+struct Conv2dShape {
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input (N, C, H, W)
+  int64_t k = 0, r = 0, s = 0;         // weight (K, C/groups, R, S)
+  int64_t groups = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t dil_h = 1, dil_w = 1;
+  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  int64_t out_h = 0, out_w = 0;  // set by with_output_size()
+
+  int64_t cg() const { return c / groups; }
+  int64_t kg() const { return k / groups; }
+  int64_t taps() const { return r * s; }
+  int64_t out_plane() const { return out_h * out_w; }
+  // Extent of the dilated kernel and of the padded input, per axis.
+  int64_t span_h() const { return dil_h * (r - 1) + 1; }
+  int64_t span_w() const { return dil_w * (s - 1) + 1; }
+  int64_t padded_h() const { return h + pad_top + pad_bottom; }
+  int64_t padded_w() const { return w + pad_left + pad_right; }
+  Conv2dShape with_output_size() const {
+    Conv2dShape g = *this;
+    g.out_h = (padded_h() - span_h()) / stride_h + 1;
+    g.out_w = (padded_w() - span_w()) / stride_w + 1;
+    return g;
+  }
+};
+
+// ---- unfolding (im2col.cpp, col2im.cpp) ------------------------------------
+// The outputs o in [lo, hi) of [0, out) whose input index o*stride + offset
+// falls inside [0, extent): the unpadded stretch of one row of a window.
+struct IndexRange {
+  int64_t lo, hi;
+};
+inline IndexRange valid_outputs(int64_t offset, int64_t stride, int64_t extent, int64_t out) {
+  auto first_at_least = [&](int64_t bound) {  // smallest o >= 0 with o*stride + offset >= bound
+    const int64_t t = bound - offset;
+    return t <= 0 ? int64_t(0) : (t + stride - 1) / stride;
+  };
+  const int64_t lo = std::min(first_at_least(0), out);
+  const int64_t hi = std::max(lo, std::min(first_at_least(extent), out));
+  return {lo, hi};
+}
+
+// Output rows [oh0, oh1) of one image x (channels, H, W) into cols, one row per
+// (channel, r, s), (oh1 - oh0) * Wout columns, rows ld elements apart.
+template <typename T>
+void im2col(const T* x, int64_t channels, const Conv2dShape& g, int64_t oh0, int64_t oh1, T* cols, int64_t ld);
+// The adjoint: adds cols (same layout) into dx (channels, H, W).
+template <typename T>
+void col2im_add(const T* cols, int64_t ld, int64_t channels, const Conv2dShape& g, int64_t oh0, int64_t oh1, T* dx);
+
+// ---- convolution drivers (conv2d.cpp) ------------------------------------------
+// y (N, K, Hout, Wout) = conv(x, w) + bias; bias may be null.
+template <typename T>
+void conv2d_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y);
+// dx (N, C, H, W) from dy (N, K, Hout, Wout).
+template <typename T>
+void conv2d_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* dx);
+// dw (K, C/G, R, S) from x and dy; bit-identical for any thread count.
+template <typename T>
+void conv2d_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw);
+// db (K) = dy summed over N, Hout, Wout.
+template <typename T>
+void conv2d_backward_bias(const Conv2dShape& g, const T* dy, T* db);
+
+// ---- direct kernels, compiled per ISA (direct.cpp) --------------------------------
+// For layers where im2col is weak: depthwise (C/G == 1) and first layers
+// (few input channels). They read a zero-padded input of the group's planes,
+// xp (cg, Hp, Wp) with Hp = H + pad_top + pad_bottom, Wp likewise.
+template <typename T>
+struct DirectConvKernels {
+  // Output channels [k0, k1) of one image, all in one group whose planes xp
+  // holds: y[k] = bias[k] + sum_{c, r, s} w[k, c, r, s] * xp[c, oh*sh + r*dh, ow*sw + s*dw].
+  // w is the whole weight, bias the whole bias (or null), y the image's K planes.
+  void (*forward)(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k0, int64_t k1, T* y);
+  // dw[k, c, r, s] += sum_{oh, ow} dy[k, oh, ow] * xp[c, oh*sh + r*dh, ow*sw + s*dw] for k in [k0, k1)
+  // of one image (dy its K planes, dw the whole weight gradient); the sum order is fixed.
+  void (*weight_grad)(const Conv2dShape& g, const T* xp, const T* dy, int64_t k0, int64_t k1, T* dw);
+  // dxp (Hp, Wp) += w[r, s] * dy[oh, ow] at xp's position (oh*sh + r*dh, ow*sw + s*dw):
+  // the input gradient of one plane of a depthwise layer.
+  void (*input_grad_plane)(const Conv2dShape& g, const T* dy, const T* w, T* dxp);
+};
+
+struct DirectConvTable {
+  DirectConvKernels<float> f32;
+  DirectConvKernels<double> f64;
+};
+namespace scalar { extern const DirectConvTable direct_conv_table; }
+namespace avx2 { extern const DirectConvTable direct_conv_table; }
+const DirectConvTable& direct_conv_kernels();
+
+template <typename T>
+const DirectConvKernels<T>& direct_conv_kernels_for() {
+  if constexpr (sizeof(T) == 4) return direct_conv_kernels().f32;
+  else return direct_conv_kernels().f64;
+}
+
+// ---- pooling (pool2d.cpp) ------------------------------------------------------
+struct Pool2dShape {
+  int64_t planes = 0, h = 0, w = 0;  // N*C planes of H x W
+  int64_t kh = 1, kw = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dil_h = 1, dil_w = 1;
+  int64_t out_h = 0, out_w = 0;
+};
+// indices[plane, oh, ow] = ih * W + iw of the window's maximum (the first one
+// on ties; a NaN wins, as in PyTorch).
+template <typename T>
+void max_pool2d_forward(const Pool2dShape& g, const T* x, T* y, int64_t* indices);
+template <typename T>
+void max_pool2d_backward(const Pool2dShape& g, const T* dy, const int64_t* indices, T* dx);
+template <typename T>
+void avg_pool2d_forward(const Pool2dShape& g, bool count_include_pad, const T* x, T* y);
+template <typename T>
+void avg_pool2d_backward(const Pool2dShape& g, bool count_include_pad, const T* dy, T* dx);
+// Window i along an axis of `in` cells pooled to `out`: [floor(i*in/out), ceil((i+1)*in/out)).
+template <typename T>
+void adaptive_avg_pool2d_forward(const Pool2dShape& g, const T* x, T* y);
+template <typename T>
+void adaptive_avg_pool2d_backward(const Pool2dShape& g, const T* dy, T* dx);
+
+// ---- batch normalisation (batch_norm.cpp) --------------------------------------------
+// x viewed as (N, C, S): statistics per channel over N*S values.
+struct BatchNormShape {
+  int64_t n = 0, c = 0, s = 1;
+};
+// Training: normalises with the batch statistics, writes save_mean and
+// save_invstd = 1/sqrt(var + eps) (biased var) and, when running_mean is
+// given, updates running_mean/var in place with momentum (unbiased var).
+// Evaluation: normalises with running_mean/var, save_* receive them as used.
+// weight and bias may be null (1 and 0).
+template <typename T>
+void batch_norm_forward(const BatchNormShape& g, const T* x, const T* weight, const T* bias, T* running_mean,
+                        T* running_var, bool training, double momentum, double eps, T* y, T* save_mean,
+                        T* save_invstd);
+// dx (when not null), dweight and dbias (when not null) from dy. In training
+// mode the statistics depend on x, so dx has the two extra mean terms.
+template <typename T>
+void batch_norm_backward(const BatchNormShape& g, const T* dy, const T* x, const T* weight, const T* save_mean,
+                         const T* save_invstd, bool training, T* dx, T* dweight, T* dbias);
+
+}  // namespace pyengine

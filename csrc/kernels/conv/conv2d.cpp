@@ -1,0 +1,396 @@
+// 2-D convolution drivers: im2col + GEMM, GEMM + col2im, and the direct
+// kernels for depthwise and few-channel layers.
+//
+// The batch is cut into chunks whose unfolded columns fit conv_scratch_budget();
+// the chunking depends only on the shapes, never on the thread count, so the
+// weight gradient (a sum over the batch) is bit-identical for any thread count.
+// Inside a chunk the images run in parallel with single-threaded GEMMs; a
+// chunk of one image (batch 1, or an image too large for the budget, then cut
+// by output rows) uses a threaded GEMM instead.
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/parallel.h"
+#include "kernels/conv/conv.h"
+#include "kernels/gemm/gemm.h"
+
+namespace pyengine {
+namespace {
+
+std::atomic<std::size_t> g_scratch_budget{std::size_t(64) << 20};
+
+// A 1x1, stride-1, unpadded convolution reads x itself as its columns.
+bool is_pointwise(const Conv2dShape& g) {
+  return g.r == 1 && g.s == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_bottom == 0 &&
+         g.pad_left == 0 && g.pad_right == 0;
+}
+
+// Depthwise (one input plane per group): a direct kernel does R*S FMAs per
+// output where im2col would run G tiny GEMMs of depth R*S.
+bool is_depthwise(const Conv2dShape& g) { return g.groups > 1 && g.cg() == 1; }
+
+// First layers (1-4 input channels, stride 1 along the row): im2col gives a
+// GEMM of depth C*R*S <= 100 whose packing costs as much as its FMAs, and the
+// weight gradient is a tall-skinny product that threads badly. The direct
+// kernels vectorise over the output row instead.
+bool is_few_channel(const Conv2dShape& g) { return g.groups == 1 && g.c <= 4 && g.stride_w == 1; }
+
+bool uses_direct_kernels(const Conv2dShape& g) { return is_depthwise(g) || is_few_channel(g); }
+
+// Images per chunk and output rows per chunk (all rows when whole images fit).
+struct ChunkPlan {
+  int64_t images, rows;
+};
+
+// bytes_per_column: scratch bytes each output position needs (its column of
+// the unfolded input plus whatever the caller keeps beside it).
+ChunkPlan plan_chunks(const Conv2dShape& g, int64_t bytes_per_column) {
+  const int64_t budget = static_cast<int64_t>(conv_scratch_budget());
+  const int64_t image_bytes = std::max<int64_t>(1, bytes_per_column * g.out_plane());
+  if (image_bytes <= budget) {
+    // Equal chunks, so the last one is not a straggler that leaves threads idle.
+    const int64_t max_images = budget / image_bytes;
+    const int64_t chunks = (g.n + max_images - 1) / max_images;
+    return {std::max<int64_t>(1, (g.n + chunks - 1) / std::max<int64_t>(chunks, 1)), g.out_h};
+  }
+  return {1, std::max<int64_t>(1, budget / std::max<int64_t>(1, bytes_per_column * g.out_w))};
+}
+
+// Calls fn(n0, nb, oh0, oh1) for each chunk: images [n0, n0 + nb), output rows [oh0, oh1).
+template <typename F>
+void for_each_chunk(const Conv2dShape& g, const ChunkPlan& plan, const F& fn) {
+  for (int64_t n0 = 0; n0 < g.n; n0 += plan.images) {
+    const int64_t nb = std::min(plan.images, g.n - n0);
+    for (int64_t oh0 = 0; oh0 < g.out_h; oh0 += plan.rows) fn(n0, nb, oh0, std::min(g.out_h, oh0 + plan.rows));
+  }
+}
+
+// fn(i, threaded) for the nb images of a chunk: in parallel with serial GEMMs,
+// or, for a single image, inline with a threaded GEMM.
+template <typename F>
+void run_images(int64_t nb, const F& fn) {
+  if (nb == 1) {
+    fn(int64_t(0), true);
+    return;
+  }
+  parallel_for(0, nb, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) fn(i, false);
+  });
+}
+
+template <typename T>
+GemmProblem<T> product(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
+                       int64_t b_rs, int64_t b_cs, T* c, int64_t c_rs, bool threaded) {
+  GemmProblem<T> p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.a = a;
+  p.a_rs = a_rs;
+  p.a_cs = a_cs;
+  p.b = b;
+  p.b_rs = b_rs;
+  p.b_cs = b_cs;
+  p.c = c;
+  p.c_rs = c_rs;
+  p.c_cs = 1;
+  p.threaded = threaded;
+  return p;
+}
+
+// Copies one image's group planes into a zero-bordered buffer, or returns the
+// planes themselves when the layer has no padding.
+template <typename T>
+const T* padded_planes(const Conv2dShape& g, const T* x, int64_t planes, T* buffer) {
+  if (g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 && g.pad_right == 0) return x;
+  const int64_t hp = g.padded_h(), wp = g.padded_w();
+  std::memset(buffer, 0, sizeof(T) * planes * hp * wp);
+  for (int64_t c = 0; c < planes; ++c)
+    for (int64_t ih = 0; ih < g.h; ++ih)
+      std::memcpy(buffer + (c * hp + ih + g.pad_top) * wp + g.pad_left, x + (c * g.h + ih) * g.w, sizeof(T) * g.w);
+  return buffer;
+}
+
+// Output channels per work item of the few-channel direct kernels: enough to
+// amortise re-padding the (at most 4) input planes, small enough to balance threads.
+constexpr int64_t kDirectChannelBlock = 16;
+
+// Work items of the direct kernels: (group, output channel range) blocks.
+struct ChannelBlock {
+  int64_t group, k0, k1;
+};
+std::vector<ChannelBlock> channel_blocks(const Conv2dShape& g) {
+  std::vector<ChannelBlock> blocks;
+  const int64_t step = is_depthwise(g) ? g.kg() : kDirectChannelBlock;
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t k = grp * g.kg(); k < (grp + 1) * g.kg(); k += step)
+      blocks.push_back({grp, k, std::min(k + step, (grp + 1) * g.kg())});
+  return blocks;
+}
+
+// One padded copy of a group's planes per thread.
+int64_t padded_group_elems(const Conv2dShape& g) {
+  return g.cg() * g.padded_h() * g.padded_w();
+}
+
+template <typename T>
+void direct_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y) {
+  const auto& kern = direct_conv_kernels_for<T>();
+  const std::vector<ChannelBlock> blocks = channel_blocks(g);
+  const int64_t nblocks = static_cast<int64_t>(blocks.size());
+  const int64_t items = g.n * nblocks;
+  const int64_t plane_elems = padded_group_elems(g);
+  const int nthreads = static_cast<int>(std::min<int64_t>(items, get_num_threads()));
+  ScratchBuffer scratch(sizeof(T) * plane_elems * nthreads);
+  parallel_run(nthreads, [&](int tid, int nt) {
+    T* buffer = scratch.as<T>() + tid * plane_elems;
+    for (int64_t item = split_begin(0, items, nt, tid); item < split_begin(0, items, nt, tid + 1); ++item) {
+      const int64_t n = item / nblocks;
+      const ChannelBlock& b = blocks[item % nblocks];
+      const T* xg = x + (n * g.c + b.group * g.cg()) * g.h * g.w;  // (C/G, H, W)
+      const T* xp = padded_planes(g, xg, g.cg(), buffer);             // (C/G, Hp, Wp)
+      kern.forward(g, xp, w, bias, b.k0, b.k1, y + n * g.k * g.out_plane());
+    }
+  });
+}
+
+// The weight gradient of the direct path: each channel block belongs to one
+// thread, which adds the images in order 0..N-1.
+template <typename T>
+void direct_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw) {
+  const auto& kern = direct_conv_kernels_for<T>();
+  const std::vector<ChannelBlock> blocks = channel_blocks(g);
+  const int64_t nblocks = static_cast<int64_t>(blocks.size());
+  const int64_t plane_elems = padded_group_elems(g);
+  std::memset(dw, 0, sizeof(T) * g.k * g.cg() * g.taps());
+  const int nthreads = static_cast<int>(std::min<int64_t>(nblocks, get_num_threads()));
+  ScratchBuffer scratch(sizeof(T) * plane_elems * nthreads);
+  parallel_run(nthreads, [&](int tid, int nt) {
+    T* buffer = scratch.as<T>() + tid * plane_elems;
+    for (int64_t bi = split_begin(0, nblocks, nt, tid); bi < split_begin(0, nblocks, nt, tid + 1); ++bi) {
+      const ChannelBlock& b = blocks[bi];
+      for (int64_t n = 0; n < g.n; ++n) {
+        const T* xp = padded_planes(g, x + (n * g.c + b.group * g.cg()) * g.h * g.w, g.cg(), buffer);
+        kern.weight_grad(g, xp, dy + n * g.k * g.out_plane(), b.k0, b.k1, dw);
+      }
+    }
+  });
+}
+
+// Depthwise input gradient: each input plane gathers its m = K/G output
+// planes into a zero-bordered buffer whose interior is the gradient.
+template <typename T>
+void depthwise_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* dx) {
+  const auto& kern = direct_conv_kernels_for<T>();
+  const int64_t hp = g.padded_h(), wp = g.padded_w(), plane = hp * wp;
+  const int64_t items = g.n * g.c;
+  const int nthreads = static_cast<int>(std::min<int64_t>(items, get_num_threads()));
+  ScratchBuffer scratch(sizeof(T) * plane * nthreads);
+  parallel_run(nthreads, [&](int tid, int nt) {
+    T* dxp = scratch.as<T>() + tid * plane;
+    for (int64_t item = split_begin(0, items, nt, tid); item < split_begin(0, items, nt, tid + 1); ++item) {
+      const int64_t n = item / g.c, c = item % g.c;
+      std::memset(dxp, 0, sizeof(T) * plane);
+      for (int64_t k = c * g.kg(); k < (c + 1) * g.kg(); ++k)
+        kern.input_grad_plane(g, dy + (n * g.k + k) * g.out_plane(), w + k * g.taps(), dxp);
+      T* out = dx + item * g.h * g.w;
+      for (int64_t ih = 0; ih < g.h; ++ih)
+        std::memcpy(out + ih * g.w, dxp + (ih + g.pad_top) * wp + g.pad_left, sizeof(T) * g.w);
+    }
+  });
+}
+
+// The input gradient at unit stride is itself a convolution: of dy padded by
+// (span - 1 - pad) on each side, with K and C exchanged inside each group and
+// the kernel flipped in r and s. For depthwise and few-channel layers the
+// direct forward kernel then keeps the FMA units busy where GEMM + col2im
+// would fold many tiny rows.
+bool has_direct_input_grad(const Conv2dShape& g) {
+  return uses_direct_kernels(g) && g.stride_h == 1 && g.stride_w == 1 && g.pad_top < g.span_h() &&
+         g.pad_bottom < g.span_h() && g.pad_left < g.span_w() && g.pad_right < g.span_w();
+}
+
+template <typename T>
+void direct_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* dx) {
+  Conv2dShape t = g;
+  t.c = g.k;
+  t.h = g.out_h;
+  t.w = g.out_w;
+  t.k = g.c;
+  t.pad_top = g.span_h() - 1 - g.pad_top;
+  t.pad_bottom = g.span_h() - 1 - g.pad_bottom;
+  t.pad_left = g.span_w() - 1 - g.pad_left;
+  t.pad_right = g.span_w() - 1 - g.pad_right;
+  t = t.with_output_size();  // (H, W)
+  const int64_t cg = g.cg(), kg = g.kg();
+  ScratchBuffer flipped(sizeof(T) * g.c * kg * g.taps());
+  T* wt = flipped.as<T>();  // wt[c, j, r, s] = w[grp*K/G + j, c - grp*C/G, R-1-r, S-1-s], grp = c / (C/G)
+  for (int64_t c = 0; c < g.c; ++c) {
+    const int64_t grp = c / cg;
+    for (int64_t j = 0; j < kg; ++j)
+      for (int64_t r = 0; r < g.r; ++r)
+        for (int64_t s = 0; s < g.s; ++s)
+          wt[((c * kg + j) * g.r + r) * g.s + s] =
+              w[(((grp * kg + j) * cg + c - grp * cg) * g.r + (g.r - 1 - r)) * g.s + (g.s - 1 - s)];
+  }
+  direct_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
+}
+
+}  // namespace
+
+std::size_t conv_scratch_budget() { return g_scratch_budget.load(std::memory_order_relaxed); }
+void set_conv_scratch_budget(std::size_t bytes) { g_scratch_budget.store(bytes, std::memory_order_relaxed); }
+
+template <typename T>
+void conv2d_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t P = g.out_plane(), kg = g.kg(), crs_g = g.cg() * g.taps();
+  if (g.n == 0 || P == 0 || g.k == 0) return;
+  if (crs_g == 0) {  // no input channels: the output is the bias
+    for (int64_t i = 0; i < g.n * g.k; ++i) std::fill(y + i * P, y + (i + 1) * P, bias ? bias[i % g.k] : T(0));
+    return;
+  }
+  if (uses_direct_kernels(g)) return direct_forward(g, x, w, bias, y);
+  if (is_pointwise(g)) {
+    run_images(g.n, [&](int64_t n, bool threaded) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        // y_g (K/G, H*W) = W_g (K/G, C/G) @ x_g (C/G, H*W) + bias_g
+        GemmProblem<T> p = product(kg, P, crs_g, w + grp * kg * crs_g, crs_g, 1, x + (n * g.c + grp * g.cg()) * P, P,
+                                   1, y + (n * g.k + grp * kg) * P, P, threaded);
+        p.bias_m = bias ? bias + grp * kg : nullptr;
+        gemm(p);
+      }
+    });
+    return;
+  }
+  const int64_t crs = g.c * g.taps();
+  const ChunkPlan plan = plan_chunks(g, crs * sizeof(T));
+  ScratchBuffer cols(sizeof(T) * crs * plan.images * plan.rows * g.out_w);
+  for_each_chunk(g, plan, [&](int64_t n0, int64_t nb, int64_t oh0, int64_t oh1) {
+    const int64_t tile = (oh1 - oh0) * g.out_w;  // columns per image in this chunk
+    const int64_t ld = nb * tile;
+    run_images(nb, [&](int64_t i, bool threaded) {
+      const int64_t n = n0 + i;
+      T* cols_i = cols.as<T>() + i * tile;
+      im2col(x + n * g.c * g.h * g.w, g.c, g, oh0, oh1, cols_i, ld);  // cols_i (C*R*S, tile), row stride ld
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        // y_g rows [oh0, oh1) (K/G, tile) = W_g (K/G, C/G*R*S) @ cols_g (C/G*R*S, tile) + bias_g
+        GemmProblem<T> p = product(kg, tile, crs_g, w + grp * kg * crs_g, crs_g, 1, cols_i + grp * crs_g * ld, ld, 1,
+                                   y + (n * g.k + grp * kg) * P + oh0 * g.out_w, P, threaded);
+        p.bias_m = bias ? bias + grp * kg : nullptr;
+        gemm(p);
+      }
+    });
+  });
+}
+
+template <typename T>
+void conv2d_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* dx) {
+  const int64_t P = g.out_plane(), kg = g.kg(), crs_g = g.cg() * g.taps();
+  std::memset(dx, 0, sizeof(T) * g.n * g.c * g.h * g.w);
+  if (g.n == 0 || P == 0 || g.k == 0 || crs_g == 0) return;
+  if (has_direct_input_grad(g)) return direct_backward_input(g, dy, w, dx);
+  if (is_depthwise(g)) return depthwise_backward_input(g, dy, w, dx);
+  if (is_pointwise(g)) {
+    run_images(g.n, [&](int64_t n, bool threaded) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        // dx_g (C/G, H*W) = W_g^T (C/G, K/G) @ dy_g (K/G, H*W)
+        gemm(product(crs_g, P, kg, w + grp * kg * crs_g, 1, crs_g, dy + (n * g.k + grp * kg) * P, P, 1,
+                     dx + (n * g.c + grp * g.cg()) * P, P, threaded));
+      }
+    });
+    return;
+  }
+  const int64_t crs = g.c * g.taps();
+  const ChunkPlan plan = plan_chunks(g, crs * sizeof(T));
+  ScratchBuffer dcols(sizeof(T) * crs * plan.images * plan.rows * g.out_w);
+  for_each_chunk(g, plan, [&](int64_t n0, int64_t nb, int64_t oh0, int64_t oh1) {
+    const int64_t tile = (oh1 - oh0) * g.out_w;
+    const int64_t ld = nb * tile;
+    run_images(nb, [&](int64_t i, bool threaded) {
+      const int64_t n = n0 + i;
+      T* dcols_i = dcols.as<T>() + i * tile;
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        // dcols_g (C/G*R*S, tile) = W_g^T (C/G*R*S, K/G) @ dy_g rows [oh0, oh1) (K/G, tile)
+        gemm(product(crs_g, tile, kg, w + grp * kg * crs_g, 1, crs_g, dy + (n * g.k + grp * kg) * P + oh0 * g.out_w,
+                     P, 1, dcols_i + grp * crs_g * ld, ld, threaded));
+      }
+      col2im_add(dcols_i, ld, g.c, g, oh0, oh1, dx + n * g.c * g.h * g.w);  // dx_n (C, H, W) += fold(dcols_i)
+    });
+  });
+}
+
+template <typename T>
+void conv2d_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw) {
+  const int64_t P = g.out_plane(), kg = g.kg(), crs_g = g.cg() * g.taps();
+  if (g.k == 0 || crs_g == 0) return;
+  if (g.n == 0 || P == 0) {
+    std::memset(dw, 0, sizeof(T) * g.k * crs_g);
+    return;
+  }
+  if (uses_direct_kernels(g)) return direct_backward_weight(g, x, dy, dw);
+  // Each chunk is one GEMM of depth nb*tile: the columns of all its images
+  // side by side, and dy of those images repacked as (K, nb*tile) to match.
+  // Pointwise layers take this path too (their im2col is a copy): one deep
+  // GEMM per chunk instead of one shallow threaded GEMM per image, whose
+  // per-call thread start-up dominates at small images.
+  const int64_t crs = g.c * g.taps();
+  const ChunkPlan plan = plan_chunks(g, (crs + g.k) * sizeof(T));
+  const int64_t max_cols = plan.images * plan.rows * g.out_w;
+  ScratchBuffer cols(sizeof(T) * crs * max_cols);
+  ScratchBuffer dy_chunk(plan.images > 1 ? sizeof(T) * g.k * max_cols : 1);
+  bool first = true;
+  for_each_chunk(g, plan, [&](int64_t n0, int64_t nb, int64_t oh0, int64_t oh1) {
+    const int64_t tile = (oh1 - oh0) * g.out_w;
+    const int64_t ld = nb * tile;
+    run_images(nb, [&](int64_t i, bool) {
+      const int64_t n = n0 + i;
+      im2col(x + n * g.c * g.h * g.w, g.c, g, oh0, oh1, cols.as<T>() + i * tile, ld);  // cols (C*R*S, nb*tile)
+      if (nb > 1)  // dy_chunk (K, nb*tile): image i's dy rows at columns [i*tile, (i+1)*tile)
+        for (int64_t k = 0; k < g.k; ++k)
+          std::memcpy(dy_chunk.as<T>() + k * ld + i * tile, dy + (n * g.k + k) * P + oh0 * g.out_w, sizeof(T) * tile);
+    });
+    const T* dy_rows = nb > 1 ? dy_chunk.as<T>() : dy + n0 * g.k * P + oh0 * g.out_w;
+    const int64_t dy_ld = nb > 1 ? ld : P;
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      // dW_g (K/G, C/G*R*S) (+)= dy_g (K/G, nb*tile) @ cols_g^T (nb*tile, C/G*R*S)
+      GemmProblem<T> p = product(kg, crs_g, ld, dy_rows + grp * kg * dy_ld, dy_ld, 1, cols.as<T>() + grp * crs_g * ld,
+                                 1, ld, dw + grp * kg * crs_g, crs_g, true);
+      p.beta = first ? T(0) : T(1);
+      gemm(p);
+    }
+    first = false;
+  });
+}
+
+template <typename T>
+void conv2d_backward_bias(const Conv2dShape& g, const T* dy, T* db) {
+  const int64_t P = g.out_plane();
+  parallel_for(0, g.k, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      // Eight partial sums (positions p mod 8), combined in a fixed order: eight
+      // independent add chains instead of one latency-bound chain.
+      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t n = 0; n < g.n; ++n) {
+        const T* plane = dy + (n * g.k + k) * P;
+        int64_t p = 0;
+        for (; p + 8 <= P; p += 8)
+          for (int i = 0; i < 8; ++i) part[i] += plane[p + i];
+        for (int i = 0; p < P; ++p, ++i) part[i] += plane[p];
+      }
+      db[k] = static_cast<T>(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
+    }
+  });
+}
+
+template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
+template void conv2d_backward_input<float>(const Conv2dShape&, const float*, const float*, float*);
+template void conv2d_backward_weight<float>(const Conv2dShape&, const float*, const float*, float*);
+template void conv2d_backward_bias<float>(const Conv2dShape&, const float*, float*);
+template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
+template void conv2d_backward_input<double>(const Conv2dShape&, const double*, const double*, double*);
+template void conv2d_backward_weight<double>(const Conv2dShape&, const double*, const double*, double*);
+template void conv2d_backward_bias<double>(const Conv2dShape&, const double*, double*);
+
+}  // namespace pyengine

@@ -1,0 +1,234 @@
+// Direct convolution kernels, compiled once per ISA: vectorised along the
+// output row, for the layers where im2col + GEMM is weak (depthwise layers and
+// first layers with 1-4 input channels). They read zero-padded planes, so the
+// inner loops have no bounds tests. Rows with a stride other than 1 take the
+// scalar loops, which are also the specification of the vector ones.
+#include "kernels/conv/conv.h"
+#include "simd/vec.h"
+
+namespace pyengine {
+namespace PYENGINE_CPU_ISA {
+namespace {
+
+// ---- forward -------------------------------------------------------------------
+
+template <typename T>
+void forward_scalar(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k, int64_t ow0, T* y) {
+  const int64_t hp = g.padded_h(), wp = g.padded_w(), cg = g.cg(), taps = g.taps();
+  const T* wk = w + k * cg * taps;
+  T* yk = y + k * g.out_plane();
+  for (int64_t oh = 0; oh < g.out_h; ++oh) {
+    for (int64_t ow = ow0; ow < g.out_w; ++ow) {
+      T acc = bias ? bias[k] : T(0);
+      for (int64_t c = 0; c < cg; ++c)
+        for (int64_t r = 0; r < g.r; ++r) {
+          const T* xrow = xp + (c * hp + oh * g.stride_h + r * g.dil_h) * wp + ow * g.stride_w;
+          for (int64_t s = 0; s < g.s; ++s) acc += wk[(c * g.r + r) * g.s + s] * xrow[s * g.dil_w];
+        }
+      yk[oh * g.out_w + ow] = acc;
+    }
+  }
+}
+
+// One tile of the output: KB channels x RB rows x V vectors, from row oh and
+// column ow. With KB*RB*V = 8 accumulators, eight independent FMA chains cover
+// the FMA latency (4 cycles) times the two FMA ports; each (c, r, s) step loads
+// RB*V input vectors and KB broadcast weights for KB*RB*V FMAs. Few output
+// channels (KB = 1, 2) take several rows instead, so the chains stay independent.
+template <typename T, int KB, int RB, int V>
+inline void forward_tile(const Conv2dShape& g, const T* xp, const T* wk, const T* bias, int64_t k, int64_t oh,
+                         int64_t ow, T* y) {
+  constexpr int W = Vec<T>::size;
+  const int64_t hp = g.padded_h(), wp = g.padded_w(), cg = g.cg(), wstride = cg * g.taps();
+  const int64_t row_step = g.stride_h * wp;
+  Vec<T> acc[KB][RB][V];
+  for (int kb = 0; kb < KB; ++kb)
+    for (int rb = 0; rb < RB; ++rb)
+      for (int v = 0; v < V; ++v) acc[kb][rb][v] = Vec<T>::broadcast(bias ? bias[k + kb] : T(0));
+  for (int64_t c = 0; c < cg; ++c) {
+    for (int64_t r = 0; r < g.r; ++r) {
+      const T* xrow = xp + (c * hp + oh * g.stride_h + r * g.dil_h) * wp + ow;
+      const T* wrow = wk + (c * g.r + r) * g.s;
+      for (int64_t s = 0; s < g.s; ++s) {
+        Vec<T> xv[RB][V];
+        for (int rb = 0; rb < RB; ++rb)
+          for (int v = 0; v < V; ++v) xv[rb][v] = Vec<T>::loadu(xrow + rb * row_step + s * g.dil_w + v * W);
+        for (int kb = 0; kb < KB; ++kb) {
+          const Vec<T> wv = Vec<T>::broadcast(wrow[kb * wstride + s]);
+          for (int rb = 0; rb < RB; ++rb)
+            for (int v = 0; v < V; ++v) acc[kb][rb][v] = fmadd(wv, xv[rb][v], acc[kb][rb][v]);
+        }
+      }
+    }
+  }
+  const int64_t P = g.out_plane();
+  for (int kb = 0; kb < KB; ++kb)
+    for (int rb = 0; rb < RB; ++rb)
+      for (int v = 0; v < V; ++v) acc[kb][rb][v].storeu(y + (k + kb) * P + (oh + rb) * g.out_w + ow + v * W);
+}
+
+// RB rows from oh of KB channels from k, unit stride along the row: V-vector
+// tiles, then single vectors; a row that is not a whole number of vectors
+// ends with one vector tile flush with its end, recomputing a few columns to
+// the same values rather than falling back to scalar code.
+template <typename T, int KB, int RB, int V>
+void forward_rows(const Conv2dShape& g, const T* xp, const T* wk, const T* bias, int64_t k, int64_t oh, T* y) {
+  constexpr int W = Vec<T>::size;
+  const int64_t wide = g.out_w / (V * W) * (V * W), full = g.out_w / W * W;
+  int64_t ow = 0;
+  for (; ow < wide; ow += V * W) forward_tile<T, KB, RB, V>(g, xp, wk, bias, k, oh, ow, y);
+  for (; ow < full; ow += W) forward_tile<T, KB, RB, 1>(g, xp, wk, bias, k, oh, ow, y);
+  if (full < g.out_w) forward_tile<T, KB, RB, 1>(g, xp, wk, bias, k, oh, g.out_w - W, y);
+}
+
+template <typename T, int KB, int RB, int V>
+void forward_block_unit_stride(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k, T* y) {
+  constexpr int W = Vec<T>::size;
+  if (g.out_w < W) {  // rows narrower than one vector
+    for (int kb = 0; kb < KB; ++kb) forward_scalar(g, xp, w, bias, k + kb, 0, y);
+    return;
+  }
+  const T* wk = w + k * g.cg() * g.taps();
+  int64_t oh = 0;
+  for (; oh + RB <= g.out_h; oh += RB) forward_rows<T, KB, RB, V>(g, xp, wk, bias, k, oh, y);
+  for (; oh < g.out_h; ++oh) forward_rows<T, KB, 1, V>(g, xp, wk, bias, k, oh, y);
+}
+
+template <typename T>
+void forward(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k0, int64_t k1, T* y) {
+  if (g.stride_w != 1) {
+    for (int64_t k = k0; k < k1; ++k) forward_scalar(g, xp, w, bias, k, 0, y);
+    return;
+  }
+  int64_t k = k0;
+  for (; k + 4 <= k1; k += 4) forward_block_unit_stride<T, 4, 1, 2>(g, xp, w, bias, k, y);
+  switch (k1 - k) {
+    case 3: forward_block_unit_stride<T, 3, 1, 2>(g, xp, w, bias, k, y); break;
+    case 2: forward_block_unit_stride<T, 2, 2, 2>(g, xp, w, bias, k, y); break;
+    case 1: forward_block_unit_stride<T, 1, 4, 2>(g, xp, w, bias, k, y); break;
+    default: break;
+  }
+}
+
+// ---- weight gradient -----------------------------------------------------------
+
+// dw entries of one output channel for taps [t0, t1) (tap = (c*R + r)*S + s),
+// summed over the image's output rows then positions.
+template <typename T>
+void weight_grad_scalar(const Conv2dShape& g, const T* xp, const T* dyk, int64_t t0, int64_t t1, T* dwk) {
+  const int64_t hp = g.padded_h(), wp = g.padded_w();
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t c = t / g.taps(), r = t / g.s % g.r, s = t % g.s;
+    T acc = 0;
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      const T* xrow = xp + (c * hp + oh * g.stride_h + r * g.dil_h) * wp + s * g.dil_w;
+      for (int64_t ow = 0; ow < g.out_w; ++ow) acc += dyk[oh * g.out_w + ow] * xrow[ow * g.stride_w];
+    }
+    dwk[t] += acc;
+  }
+}
+
+// TB taps at once: each step loads one dy vector and TB shifted input vectors
+// for TB FMAs, so one dy load is shared TB ways; TB = 8 accumulators keep both
+// FMA ports busy across the FMA latency. Lanes hold partial sums over
+// positions ow = lane (mod W); they are reduced once per image.
+template <typename T, int TB>
+void weight_grad_taps_unit_stride(const Conv2dShape& g, const T* xp, const T* dyk, int64_t t0, T* dwk) {
+  constexpr int W = Vec<T>::size;
+  const int64_t hp = g.padded_h(), wp = g.padded_w();
+  const int64_t full = g.out_w / W * W;
+  int64_t offset[TB];
+  for (int t = 0; t < TB; ++t) {
+    const int64_t tap = t0 + t;
+    const int64_t c = tap / g.taps(), r = tap / g.s % g.r, s = tap % g.s;
+    offset[t] = (c * hp + r * g.dil_h) * wp + s * g.dil_w;
+  }
+  Vec<T> acc[TB];
+  T tail[TB];
+  for (int t = 0; t < TB; ++t) {
+    acc[t] = Vec<T>::zero();
+    tail[t] = T(0);
+  }
+  for (int64_t oh = 0; oh < g.out_h; ++oh) {
+    const T* dyrow = dyk + oh * g.out_w;
+    const T* xrow = xp + oh * g.stride_h * wp;
+    for (int64_t ow = 0; ow < full; ow += W) {
+      const Vec<T> d = Vec<T>::loadu(dyrow + ow);
+      for (int t = 0; t < TB; ++t) acc[t] = fmadd(d, Vec<T>::loadu(xrow + offset[t] + ow), acc[t]);
+    }
+    for (int64_t ow = full; ow < g.out_w; ++ow)
+      for (int t = 0; t < TB; ++t) tail[t] += dyrow[ow] * xrow[offset[t] + ow];
+  }
+  for (int t = 0; t < TB; ++t) dwk[t0 + t] += acc[t].reduce_add() + tail[t];
+}
+
+template <typename T>
+void weight_grad_taps(const Conv2dShape& g, const T* xp, const T* dyk, int64_t t0, int64_t tb, T* dwk) {
+  switch (tb) {
+    case 8: return weight_grad_taps_unit_stride<T, 8>(g, xp, dyk, t0, dwk);
+    case 7: return weight_grad_taps_unit_stride<T, 7>(g, xp, dyk, t0, dwk);
+    case 6: return weight_grad_taps_unit_stride<T, 6>(g, xp, dyk, t0, dwk);
+    case 5: return weight_grad_taps_unit_stride<T, 5>(g, xp, dyk, t0, dwk);
+    case 4: return weight_grad_taps_unit_stride<T, 4>(g, xp, dyk, t0, dwk);
+    case 3: return weight_grad_taps_unit_stride<T, 3>(g, xp, dyk, t0, dwk);
+    case 2: return weight_grad_taps_unit_stride<T, 2>(g, xp, dyk, t0, dwk);
+    default: return weight_grad_taps_unit_stride<T, 1>(g, xp, dyk, t0, dwk);
+  }
+}
+
+template <typename T>
+void weight_grad(const Conv2dShape& g, const T* xp, const T* dy, int64_t k0, int64_t k1, T* dw) {
+  const int64_t ntaps = g.cg() * g.taps();
+  for (int64_t k = k0; k < k1; ++k) {
+    const T* dyk = dy + k * g.out_plane();
+    T* dwk = dw + k * ntaps;
+    if (g.stride_w != 1) {
+      weight_grad_scalar(g, xp, dyk, 0, ntaps, dwk);
+      continue;
+    }
+    // Groups of 8 taps; the last 9..15 are split into two groups of at least
+    // 4, so no group runs on a single latency-bound accumulator chain.
+    int64_t t = 0;
+    while (t < ntaps) {
+      const int64_t left = ntaps - t;
+      const int64_t tb = left <= 8 ? left : left < 16 ? (left + 1) / 2 : 8;
+      weight_grad_taps(g, xp, dyk, t, tb, dwk);
+      t += tb;
+    }
+  }
+}
+
+// ---- depthwise input gradient ------------------------------------------------------
+
+template <typename T>
+void input_grad_plane(const Conv2dShape& g, const T* dy, const T* w, T* dxp) {
+  constexpr int W = Vec<T>::size;
+  const int64_t wp = g.padded_w();
+  const int64_t full = g.stride_w == 1 ? g.out_w / W * W : 0;
+  for (int64_t oh = 0; oh < g.out_h; ++oh) {
+    const T* dyrow = dy + oh * g.out_w;
+    for (int64_t r = 0; r < g.r; ++r) {
+      T* drow = dxp + (oh * g.stride_h + r * g.dil_h) * wp;
+      for (int64_t s = 0; s < g.s; ++s) {
+        const T wv = w[r * g.s + s];
+        T* d = drow + s * g.dil_w;
+        const Vec<T> wb = Vec<T>::broadcast(wv);
+        for (int64_t ow = 0; ow < full; ow += W)
+          fmadd(wb, Vec<T>::loadu(dyrow + ow), Vec<T>::loadu(d + ow)).storeu(d + ow);
+        for (int64_t ow = full; ow < g.out_w; ++ow) d[ow * g.stride_w] += wv * dyrow[ow];
+      }
+    }
+  }
+}
+
+template <typename T>
+constexpr DirectConvKernels<T> make_direct_kernels() {
+  return {forward<T>, weight_grad<T>, input_grad_plane<T>};
+}
+
+}  // namespace
+
+extern const DirectConvTable direct_conv_table = {make_direct_kernels<float>(), make_direct_kernels<double>()};
+
+}  // namespace PYENGINE_CPU_ISA
+}  // namespace pyengine

@@ -1,0 +1,19 @@
+#include "kernels/conv/conv.h"
+
+namespace pyengine {
+
+const DirectConvTable& direct_conv_kernels() {
+  static const DirectConvTable* const tables[kIsaCount] = {
+      &scalar::direct_conv_table,
+#ifdef PYENGINE_HAVE_AVX2
+      &avx2::direct_conv_table,
+#else
+      nullptr,
+#endif
+      nullptr,  // avx512
+      nullptr,  // neon
+  };
+  return select_table(tables);
+}
+
+}  // namespace pyengine

@@ -1,0 +1,43 @@
+// im2col: one image's receptive fields laid out as the columns of a matrix,
+// so that a convolution becomes one GEMM. Zero padding is written here rather
+// than tested inside the GEMM, which keeps the micro-kernel branch-free.
+#include <cstring>
+
+#include "kernels/conv/conv.h"
+
+namespace pyengine {
+
+template <typename T>
+void im2col(const T* x, int64_t channels, const Conv2dShape& g, int64_t oh0, int64_t oh1, T* cols, int64_t ld) {
+  const int64_t wo = g.out_w;
+  for (int64_t c = 0; c < channels; ++c) {
+    const T* plane = x + c * g.h * g.w;
+    for (int64_t r = 0; r < g.r; ++r) {
+      for (int64_t s = 0; s < g.s; ++s) {
+        T* row = cols + ((c * g.r + r) * g.s + s) * ld;
+        const int64_t col_offset = s * g.dil_w - g.pad_left;  // iw = ow*sw + col_offset
+        const IndexRange ow = valid_outputs(col_offset, g.stride_w, g.w, wo);
+        for (int64_t oh = oh0; oh < oh1; ++oh, row += wo) {
+          const int64_t ih = oh * g.stride_h + r * g.dil_h - g.pad_top;
+          if (ih < 0 || ih >= g.h) {
+            std::memset(row, 0, sizeof(T) * wo);
+            continue;
+          }
+          const T* src = plane + ih * g.w + col_offset;
+          std::memset(row, 0, sizeof(T) * ow.lo);
+          if (g.stride_w == 1) {
+            std::memcpy(row + ow.lo, src + ow.lo, sizeof(T) * (ow.hi - ow.lo));
+          } else {
+            for (int64_t o = ow.lo; o < ow.hi; ++o) row[o] = src[o * g.stride_w];
+          }
+          std::memset(row + ow.hi, 0, sizeof(T) * (wo - ow.hi));
+        }
+      }
+    }
+  }
+}
+
+template void im2col<float>(const float*, int64_t, const Conv2dShape&, int64_t, int64_t, float*, int64_t);
+template void im2col<double>(const double*, int64_t, const Conv2dShape&, int64_t, int64_t, double*, int64_t);
+
+}  // namespace pyengine
