@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/gemm/ukernel.h"
+#include "simd/math.h"
 #include "simd/vec.h"
 
 namespace pyengine {
@@ -20,6 +21,19 @@ namespace {
 // sustains beside the FMAs.
 constexpr int kMR = 6;
 constexpr int kNV = 2;
+
+template <typename T>
+Vec<T> activate(Vec<T> x, Activation act) {
+  switch (act) {
+    case Activation::none: return x;
+    // maxps returns its second operand when either is NaN: a NaN stays NaN.
+    case Activation::relu: return max(Vec<T>::zero(), x);
+    case Activation::gelu: return gelu(x);
+    case Activation::tanh: return tanh(x);
+    case Activation::sigmoid: return sigmoid(x);
+  }
+  return x;
+}
 
 template <typename T, bool kPackedA>
 void ukernel(const MicroTile<T>& t) {
@@ -74,19 +88,16 @@ void ukernel(const MicroTile<T>& t) {
   }
 
   const Epilogue<T>& ep = t.epilogue;
-  const bool in_registers = t.m == kMR && t.n == NR && t.c_cs == 1 &&
-                            (ep.activation == Activation::none || ep.activation == Activation::relu);
-  if (!in_registers) {
-    // Edge tiles, strided C and the transcendental activations go through
-    // the shared scalar epilogue on a copy of the tile (in L1).
+  if (t.m != kMR || t.n != NR || t.c_cs != 1) {
+    // Edge tiles and strided C go through the shared scalar epilogue on a
+    // copy of the tile (in L1).
     alignas(64) T ab[kMR * NR];
     for (int i = 0; i < kMR; ++i)
       for (int v = 0; v < kNV; ++v) acc[i][v].store(ab + i * NR + v * W);
     store_tile(ab, NR, t);
     return;
   }
-  const V alpha = V::broadcast(t.alpha), beta = V::broadcast(t.beta), zero = V::zero();
-  const bool relu = ep.activation == Activation::relu;
+  const V alpha = V::broadcast(t.alpha), beta = V::broadcast(t.beta);
 #pragma GCC unroll 6
   for (int i = 0; i < kMR; ++i) {
     T* c = t.c + i * t.c_rs;
@@ -95,9 +106,7 @@ void ukernel(const MicroTile<T>& t) {
       if (t.beta != T(0)) x = x + beta * V::loadu(c + v * W);
       if (ep.bias_n) x = x + V::loadu(ep.bias_n + v * W);
       if (ep.bias_m) x = x + V::broadcast(ep.bias_m[i]);
-      // maxps returns its second operand when either is NaN: a NaN stays NaN.
-      if (relu) x = max(zero, x);
-      x.storeu(c + v * W);
+      activate(x, ep.activation).storeu(c + v * W);
     }
   }
 }
