@@ -36,8 +36,8 @@ def torch_lenet(config: mnist.Config):
         def __init__(self):
             super().__init__()
             self.features = nn.Sequential(
-                nn.Conv2d(1, c1, 5, padding=2), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(c1, c2, 5, padding=2), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2))
+                nn.Conv2d(1, c1, 5, padding=2), nn.BatchNorm2d(c1), nn.MaxPool2d(2), nn.ReLU(),
+                nn.Conv2d(c1, c2, 5, padding=2), nn.BatchNorm2d(c2), nn.MaxPool2d(2), nn.ReLU())
             self.classifier = nn.Sequential(
                 nn.Linear(c2 * 7 * 7, config.hidden), nn.ReLU(), nn.Dropout(config.dropout),
                 nn.Linear(config.hidden, 10))

@@ -5,6 +5,8 @@ import io
 import numpy as np
 import pytest
 
+import pyengine
+
 PIL = pytest.importorskip("PIL")
 from PIL import Image, ImageDraw  # noqa: E402
 
@@ -186,14 +188,8 @@ def test_resume_with_more_epochs_extends_the_history(tmp_path):
     args = ["train", "mnist", "--limit", "200", "--out", str(tmp_path), "--threads", "1"]
     assert main(args + ["--epochs", "1"]) == 0
     assert main(args + ["--epochs", "2", "--resume"]) == 0
-    state = pyengine_load(tmp_path / "checkpoint.pt")
+    state = pyengine.load(str(tmp_path / "checkpoint.pt"))
     assert state["epoch"] == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
-
-
-def pyengine_load(path):
-    import pyengine
-
-    return pyengine.load(str(path))
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
