@@ -15,7 +15,3 @@ def numpy_generator(generator=None) -> np.random.Generator:
         return generator
     raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
 
-
-# pyengine.manual_seed provides the global generator: drawing from it makes one
-# seed fix initialisation, shuffling and splits as well as dropout.
-from pyengine.random import default_generator  # noqa: E402,F811
