@@ -182,6 +182,91 @@ def run(names: list[str] | None = None, threads: list[int] | None = None) -> int
     return 0
 
 
+# ---- recurrent ---------------------------------------------------------------
+
+# (label, seq_len, batch, input_size, hidden_size, num_layers)
+RECURRENT_CASES = [
+    ("seq50 b32 i128 h256", 50, 32, 128, 256, 1),
+    ("seq100 b1 i64 h128", 100, 1, 64, 128, 1),
+    ("seq35 b20 i650 h650 x2", 35, 20, 650, 650, 2),
+]
+
+
+def recurrent_callables(cell: str, case, backward: bool, torch=None):
+    """(pyengine, torch or None) callables running nn.<cell> ('LSTM' or 'GRU')
+    over one float32 batch: forward without a graph, or forward and backward
+    of output.sum(). Both models hold the same weights."""
+    import pyengine
+    import pyengine.nn as nn
+
+    _, seq_len, batch, input_size, hidden, layers = case
+    model = getattr(nn, cell)(input_size, hidden, num_layers=layers)
+    x = np.random.default_rng(0).standard_normal((seq_len, batch, input_size)).astype(np.float32)
+    x_grad = pyengine.Tensor(x, requires_grad=True)
+
+    def ours():
+        if not backward:
+            with pyengine.no_grad():
+                return model(x)
+        model.zero_grad()
+        out, _ = model(x_grad)
+        out.sum().backward()
+
+    if torch is None:
+        return ours, None
+    ref = getattr(torch.nn, cell)(input_size, hidden, num_layers=layers)
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            p.copy_(torch.from_numpy(getattr(model, name).data))
+    tx = torch.from_numpy(x)
+    tx_grad = torch.from_numpy(x.copy()).requires_grad_(True)
+
+    def theirs():
+        if not backward:
+            with torch.no_grad():
+                return ref(tx)
+        ref.zero_grad(set_to_none=True)
+        out, _ = ref(tx_grad)
+        out.sum().backward()
+
+    return ours, theirs
+
+
+@section("recurrent")
+def recurrent_section(threads: list[int]) -> Table:
+    import pyengine
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    notes = ["ratio = PyTorch time / pyengine time (> 1: pyengine is faster); fwd+bwd = forward and backward "
+             "of output.sum()."]
+    if torch is None:
+        notes.append("PyTorch is not installed: pyengine alone.")
+    table = Table("Recurrent layers (ms, median of interleaved runs)",
+                  ["cell", "shape", "pass", "threads", "pyengine", "torch", "ratio"], notes)
+    saved = (pyengine.get_num_threads(), torch.get_num_threads() if torch else 0)
+    try:
+        for t in threads:
+            pyengine.set_num_threads(t)
+            if torch:
+                torch.set_num_threads(t)
+            for cell in ("LSTM", "GRU"):
+                for case in RECURRENT_CASES:
+                    for backward in (False, True):
+                        fns = [f for f in recurrent_callables(cell, case, backward, torch) if f is not None]
+                        times = compare_medians(fns, min_seconds=0.5)
+                        row = [cell, case[0], "fwd+bwd" if backward else "fwd", t, 1e3 * times[0]]
+                        row += [1e3 * times[1], times[1] / times[0]] if torch else ["-", "-"]
+                        table.add(*row)
+    finally:
+        pyengine.set_num_threads(saved[0])
+        if torch:
+            torch.set_num_threads(saved[1])
+    return table
+
+
 # ---- conv --------------------------------------------------------------------
 
 # name: (N, C, H, W, K, R, S, padding, groups), float32, stride 1; also the

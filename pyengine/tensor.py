@@ -296,8 +296,13 @@ class Tensor:
 
     @property
     def _version(self):
-        """How many in-place writes this tensor's storage has seen (as in PyTorch)."""
-        return 0 if self._vc is None else self._vc[0]
+        """The version counter, a one-element list [n] shared with views: n counts
+        the in-place writes to the storage."""
+        return self._version_counter()
+
+    @_version.setter
+    def _version(self, counter):
+        self._vc = counter
 
     def _version_counter(self):
         if self._vc is None:

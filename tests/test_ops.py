@@ -193,7 +193,8 @@ def test_dropout_gradient_uses_the_mask():
 # ---- argmax / comparisons (no gradient) -------------------------------------------------------
 def test_argmax(): check_op(lambda x: x.argmax(1), lambda x: x.argmax(1), [(3, 5)], grad=False)
 def test_argmin_all(): check_op(pe.argmin, np.argmin, [(3, 5)], grad=False)
-def test_max_indices(): check_op(lambda x: x.max(1)[1], lambda x: x.argmax(1), [(3, 5)], grad=False)
+def test_max_indices(): check_op(lambda x: x.max(1).indices, lambda x: x.argmax(1), [(3, 5)], grad=False)
+def test_min_values(): check_op(lambda x: x.min(0, keepdim=True).values, lambda x: x.min(0, keepdims=True), [(3, 5)])
 
 
 @pytest.mark.parametrize("op", ["__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"])

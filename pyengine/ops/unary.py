@@ -54,7 +54,8 @@ def _gelu_backward(x, dy):
 
 def _softmax(x):  # along the last axis
     e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
 
 
 def _softmax_backward(y, dy):
@@ -63,7 +64,8 @@ def _softmax_backward(y, dy):
 
 def _log_softmax(x):
     shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    shifted -= np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted
 
 
 def _log_softmax_backward(y, dy):

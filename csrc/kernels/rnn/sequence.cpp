@@ -110,6 +110,17 @@ struct LayerDims {
         lstm(has_cell_state(p.mode)), gru(p.mode == RnnMode::gru) {}
 };
 
+// out (cols x rows) = in (rows x cols)^T, in square tiles so that both the
+// reads and the writes stay within a few cache lines at a time.
+template <typename T>
+void transpose(const T* in, int64_t rows, int64_t cols, T* out) {
+  constexpr int64_t kTile = 32;
+  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
+      for (int64_t i = i0; i < std::min(rows, i0 + kTile); ++i)
+        for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j) out[j * rows + i] = in[i * cols + j];
+}
+
 inline bool step_active(const int64_t* lengths, int64_t b, int64_t t) { return !lengths || t < lengths[b]; }
 
 template <typename T>
@@ -148,7 +159,13 @@ void rnn_layer_forward(const RnnLayerForward<T>& p) {
   ScratchBuffer gx_buf(S * B * GH * sizeof(T));
   T* gx = gx_buf.as<T>();
   const Matrix<T> w_ih_t = row_major(p.w_ih, GH, I, I).transposed();
-  const Matrix<T> w_hh_t = row_major(p.w_hh, GH, H, H).transposed();
+  // The recurrent product reads w_hh^T once per step. Stored transposed, its
+  // rows are contiguous: a batch of one then runs as axpy over contiguous
+  // rows and a small batch reads it in place, where w_hh^T taken through
+  // strides would be gathered (packed) again at every step.
+  ScratchBuffer w_hh_t_buf(H * GH * sizeof(T));
+  transpose(p.w_hh, GH, H, w_hh_t_buf.as<T>());
+  const Matrix<T> w_hh_t = row_major<T>(w_hh_t_buf.as<T>(), H, GH, GH);
   matmul(row_major(p.x, S * B, I, I), w_ih_t, gx, GH, T(0), input_bias);
 
   ScratchBuffer gh_buf((gru ? B * GH : 0) * sizeof(T));

@@ -18,7 +18,7 @@ from pyengine.nn.parameter import Parameter
 from pyengine.nn.utils.rnn import PackedSequence, packed_lengths, packed_row_index
 from pyengine.ops.rnn import PackRows, RNNCellStep, RNNStack, UnpackRows
 from pyengine.tensor import Tensor
-from pyengine.utils._seed import default_generator
+from pyengine.random import default_generator
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
