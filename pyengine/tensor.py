@@ -296,13 +296,8 @@ class Tensor:
 
     @property
     def _version(self):
-        """The version counter, a one-element list [n] shared with views: n counts
-        the in-place writes to the storage."""
-        return self._version_counter()
-
-    @_version.setter
-    def _version(self, counter):
-        self._vc = counter
+        """How many in-place writes this tensor's storage has seen (as in PyTorch)."""
+        return 0 if self._vc is None else self._vc[0]
 
     def _version_counter(self):
         if self._vc is None:

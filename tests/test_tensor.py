@@ -115,11 +115,11 @@ def test_manual_seed_makes_random_factories_reproducible():
 
 def test_setitem_writes_in_place_and_bumps_version():
     t = pe.zeros(3, 4)
-    v = t._version[0]
+    v = t._version
     t[1] = 2.0
     t[:, 0] = pe.tensor([7.0, 8.0, 9.0])
     t[t > 8] = -1.0
-    assert t._version[0] == v + 3
+    assert t._version == v + 3
     np.testing.assert_array_equal(t.data[:, 0], [7, 8, -1])
     np.testing.assert_array_equal(t.data[1, 1:], [2, 2, 2])
 
@@ -128,10 +128,10 @@ def test_views_share_the_version_counter():
     t = pe.zeros(2, 3)
     r = t.reshape(6)
     r[0] = 1.0
-    assert t.data[0, 0] == 1.0 and t._version[0] == r._version[0] == 1
+    assert t.data[0, 0] == 1.0 and t._version == r._version == 1
     t[0][1] = 2.0
     t.T[2, 1] = 3.0
-    assert t._version[0] == 3 and r._version[0] == 3
+    assert t._version == 3 and r._version == 3
 
 
 @pytest.mark.parametrize("op", [lambda t: t.add_(1), lambda t: t.sub_(1), lambda t: t.mul_(2), lambda t: t.div_(2),
@@ -139,8 +139,8 @@ def test_views_share_the_version_counter():
                                 lambda t: t.clamp_(0, 1)])
 def test_in_place_ops_bump_version_and_keep_storage(op):
     t = pe.tensor([0.5, -1.0, 2.0])
-    data, v = t.data, t._version[0]
-    assert op(t) is t and t.data is data and t._version[0] == v + 1
+    data, v = t.data, t._version
+    assert op(t) is t and t.data is data and t._version == v + 1
 
 
 def test_in_place_values():
