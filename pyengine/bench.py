@@ -265,3 +265,103 @@ def recurrent_section(threads: list[int]) -> Table:
         if torch:
             torch.set_num_threads(saved[1])
     return table
+
+
+# ---- conv --------------------------------------------------------------------
+
+# name: (N, C, H, W, K, R, S, padding, groups), float32, stride 1; also the
+# shapes of benchmarks/bench_conv.py.
+CONV_CASES = {
+    "first_c3_32x32_k32_3x3": (32, 3, 32, 32, 32, 3, 3, 1, 1),
+    "c64_32x32_k64_3x3": (32, 64, 32, 32, 64, 3, 3, 1, 1),
+    "c128_28x28_k128_3x3": (8, 128, 28, 28, 128, 3, 3, 1, 1),
+    "first_c1_28x28_k32_5x5": (64, 1, 28, 28, 32, 5, 5, 0, 1),
+    "depthwise_c64_32x32_3x3": (32, 64, 32, 32, 64, 3, 3, 1, 64),
+    "pointwise_c64_28x28_k128_1x1": (16, 64, 28, 28, 128, 1, 1, 0, 1),
+}
+
+
+def conv_flops(shape, backward: bool) -> float:
+    """2*N*K*(C/groups)*R*S*Hout*Wout per pass; forward+backward is three passes."""
+    n, c, h, w, k, r, s, pad, groups = shape
+    out_h, out_w = h + 2 * pad - r + 1, w + 2 * pad - s + 1
+    return 2.0 * n * k * (c // groups) * r * s * out_h * out_w * (3 if backward else 1)
+
+
+def conv_arrays(shape, seed=0):
+    """x, weight, bias and an output gradient for a CONV_CASES shape."""
+    n, c, h, w, k, r, s, pad, groups = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    weight = (rng.standard_normal((k, c // groups, r, s)) / np.sqrt(c // groups * r * s)).astype(np.float32)
+    bias = rng.standard_normal(k).astype(np.float32)
+    dy = rng.standard_normal((n, k, h + 2 * pad - r + 1, w + 2 * pad - s + 1)).astype(np.float32)
+    return x, weight, bias, dy
+
+
+def conv_callables(shape, backward: bool):
+    """(pyengine, torch or None) callables: conv2d forward, or forward + backward
+    to the input, weight and bias gradients."""
+    import pyengine
+    from pyengine.ops.conv import conv2d
+
+    pad, groups = shape[7], shape[8]
+    x, w, b, dy = conv_arrays(shape)
+
+    def ours():
+        xt, wt, bt = (pyengine.Tensor(a, requires_grad=backward) for a in (x, w, b))
+        y = conv2d(xt, wt, bt, padding=pad, groups=groups)
+        if backward:
+            y.backward(dy)
+
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return ours, None
+    tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, w, b, dy))
+
+    def theirs():
+        with torch.set_grad_enabled(backward):
+            xt, wt, bt = (a.clone().requires_grad_(backward) for a in (tx, tw, tb))
+            y = F.conv2d(xt, wt, bt, padding=pad, groups=groups)
+            if backward:
+                y.backward(tdy)
+
+    return ours, theirs
+
+
+@section("conv")
+def conv_section(threads: list[int]) -> Table:
+    import pyengine
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    notes = ["GFLOPS = 2*N*K*C/groups*R*S*Hout*Wout per pass, x3 for fwd+bwd (input, weight and bias gradients).",
+             "ratio = PyTorch time / pyengine time (> 1: pyengine is faster), same thread count on both."]
+    if torch is None:
+        notes.append("PyTorch is not installed: pyengine alone.")
+    table = Table("conv2d (median of interleaved runs)",
+                  ["case", "pass", "threads", "pyengine ms", "pyengine GF/s", "torch ms", "torch GF/s", "ratio"], notes)
+    saved = pyengine.get_num_threads()
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    try:
+        for t in threads:
+            pyengine.set_num_threads(t)
+            if torch is not None:
+                torch.set_num_threads(t)
+            for name, shape in CONV_CASES.items():
+                for backward in (False, True):
+                    fns = [f for f in conv_callables(shape, backward) if f is not None]
+                    times = compare_medians(fns)
+                    gflop = conv_flops(shape, backward) * 1e-9
+                    row = [name, "fwd+bwd" if backward else "fwd", t, times[0] * 1e3, gflop / times[0]]
+                    row += [times[1] * 1e3, gflop / times[1], times[1] / times[0]] if len(times) > 1 else ["-"] * 3
+                    table.add(*row)
+    finally:
+        pyengine.set_num_threads(saved)
+        if torch is not None:
+            torch.set_num_threads(saved_torch)
+    return table

@@ -3,6 +3,7 @@ import pytest
 
 import pyengine
 import reference as ref
+from pyengine.autograd import gradcheck
 from pyengine.ops.normalization import batch_norm
 
 
@@ -50,6 +51,14 @@ def test_batch_norm(shape, training, dtype):
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_without_affine_non_contiguous(training):
     check_batch_norm((3, 2, 3, 4), np.float64, training, affine=False, contiguous=False)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_gradcheck_float64(training):
+    rng = np.random.default_rng(3)
+    x, w, b = (pyengine.Tensor(rng.standard_normal(shape), requires_grad=True) for shape in ((4, 3, 2, 3), (3,), (3,)))
+    mean, var = rng.standard_normal(3), rng.random(3) + 0.5
+    assert gradcheck(lambda x, w, b: batch_norm(x, mean.copy(), var.copy(), w, b, training=training), (x, w, b))
 
 
 def test_batch_norm_training_without_running_stats():

@@ -4,6 +4,7 @@ import pytest
 import pyengine
 import pyengine.kernels as K
 import reference as ref
+from pyengine.autograd import gradcheck
 from pyengine.ops.conv import causal_conv1d, conv1d, conv2d, conv_transpose2d
 
 
@@ -155,19 +156,20 @@ def test_conv2d_bit_identical_across_threads(threads, w_shape, options):
         np.testing.assert_array_equal(a, e)
 
 
-def test_conv2d_gradcheck_float64():
-    rng = np.random.default_rng(5)
-    x, w, b = rng.standard_normal((2, 4, 5, 4)), rng.standard_normal((4, 2, 3, 2)), rng.standard_normal(4)
-    seed = rng.standard_normal((2, 4, 5, 3))
+def leaves(rng, *shapes):
+    """float64 leaf tensors that require grad."""
+    return [pyengine.Tensor(rng.standard_normal(shape), requires_grad=True) for shape in shapes]
 
-    def f(x, w, b):
-        return conv2d(pyengine.Tensor(x), pyengine.Tensor(w), pyengine.Tensor(b), stride=(1, 2), padding=(1, 2),
-                      dilation=(1, 2), groups=2).data * seed
 
-    xt, wt, bt = (pyengine.Tensor(a.copy(), requires_grad=True) for a in (x, w, b))
-    conv2d(xt, wt, bt, stride=(1, 2), padding=(1, 2), dilation=(1, 2), groups=2).backward(seed)
-    for i, t in enumerate((xt, wt, bt)):
-        np.testing.assert_allclose(t.grad.data, ref.numerical_grad(f, (x, w, b), i), rtol=1e-6, atol=1e-7)
+@pytest.mark.parametrize("w_shape,options", [
+    ((4, 2, 3, 2), dict(stride=(1, 2), padding=(1, 2), dilation=(1, 2), groups=2)),
+    ((3, 4, 1, 1), {}),
+    ((4, 1, 3, 3), dict(groups=4, padding=1)),
+    ((3, 4, 2, 2), dict(stride=2, padding="valid")),
+])
+def test_conv2d_gradcheck_float64(w_shape, options):
+    x, w, b = leaves(np.random.default_rng(5), (2, 4, 5, 4), w_shape, (w_shape[0],))
+    assert gradcheck(lambda x, w, b: conv2d(x, w, b, **options), (x, w, b))
 
 
 # ---- conv1d ---------------------------------------------------------------------
@@ -240,32 +242,15 @@ def test_conv_transpose2d(x_shape, w_shape, options, dtype):
 
 
 def test_conv_transpose2d_gradcheck_float64():
-    rng = np.random.default_rng(10)
-    x, w, b = rng.standard_normal((2, 4, 3, 3)), rng.standard_normal((4, 1, 3, 2)), rng.standard_normal(2)
-    options = dict(stride=2, padding=1, output_padding=1, groups=2)
-    seed = rng.standard_normal((2, 2, 6, 5))
-
-    def f(x, w, b):
-        return conv_transpose2d(pyengine.Tensor(x), pyengine.Tensor(w), pyengine.Tensor(b), **options).data * seed
-
-    ts = [pyengine.Tensor(a.copy(), requires_grad=True) for a in (x, w, b)]
-    conv_transpose2d(*ts, **options).backward(seed)
-    for i, t in enumerate(ts):
-        np.testing.assert_allclose(t.grad.data, ref.numerical_grad(f, (x, w, b), i), rtol=1e-6, atol=1e-7)
+    x, w, b = leaves(np.random.default_rng(10), (2, 4, 3, 3), (4, 1, 3, 2), (2,))
+    assert gradcheck(lambda x, w, b: conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2),
+                     (x, w, b))
 
 
 def test_conv1d_gradcheck_float64():
-    rng = np.random.default_rng(11)
-    x, w, b = rng.standard_normal((2, 2, 9)), rng.standard_normal((3, 2, 3)), rng.standard_normal(3)
-    seed = rng.standard_normal((2, 3, 9))
-
-    def f(x, w, b):
-        return causal_conv1d(pyengine.Tensor(x), pyengine.Tensor(w), pyengine.Tensor(b), dilation=2).data * seed
-
-    ts = [pyengine.Tensor(a.copy(), requires_grad=True) for a in (x, w, b)]
-    causal_conv1d(*ts, dilation=2).backward(seed)
-    for i, t in enumerate(ts):
-        np.testing.assert_allclose(t.grad.data, ref.numerical_grad(f, (x, w, b), i), rtol=1e-6, atol=1e-7)
+    x, w, b = leaves(np.random.default_rng(11), (2, 2, 9), (3, 2, 3), (3,))
+    assert gradcheck(lambda x, w, b: causal_conv1d(x, w, b, dilation=2), (x, w, b))
+    assert gradcheck(lambda x, w, b: conv1d(x, w, b, stride=2, padding=(2, 1)), (x, w, b))
 
 
 # ---- im2col / col2im --------------------------------------------------------------------
