@@ -4,10 +4,12 @@
 - one training step of a 784-256-128-10 ReLU MLP (forward, cross-entropy written
   as log_softmax + gather, backward, plain SGD under no_grad) at batch 64 and 1.
 
-Both libraries run on the same thread count. Run with
+Both libraries run on the same thread count (BENCH_THREADS, default pyengine's). Run with
 `python -m pytest benchmarks/bench_autograd.py --benchmark-only -s`; the summary
 table at the end prints the median times and the PyTorch / pyengine ratios.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ import pyengine as pe
 
 torch = pytest.importorskip("torch")
 
-THREADS = pe.get_num_threads()
+THREADS = int(os.environ.get("BENCH_THREADS", pe.get_num_threads()))
 LAYERS = [784, 256, 128, 10]
 LR = 0.01
 _medians = {}
@@ -55,10 +57,10 @@ def test_add_overhead(benchmark, backend):
 
 
 # ---- MLP training step -------------------------------------------------------------------------
-def _mlp_params(lib):
+def _mlp_params(lib, layers=LAYERS):
     rng = np.random.default_rng(0)
     params = []
-    for fan_in, fan_out in zip(LAYERS[:-1], LAYERS[1:]):
+    for fan_in, fan_out in zip(layers[:-1], layers[1:]):
         bound = 1 / np.sqrt(fan_in)
         w = rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32)
         b = rng.uniform(-bound, bound, (fan_out,)).astype(np.float32)
@@ -81,18 +83,21 @@ def train_step(lib, linear, x, y, params):
     return loss.detach()
 
 
-@pytest.mark.parametrize("batch", [64, 1])
+# The 784-256-128-10 MLP of the targets, and a 16-16-16-10 one whose step is
+# nearly all framework overhead (the matrix products are tiny).
+@pytest.mark.parametrize("layers,batch", [(LAYERS, 64), (LAYERS, 1), ([16, 16, 16, 10], 1)],
+                         ids=["784-256-128-10 batch 64", "784-256-128-10 batch 1", "16-16-16-10 batch 1"])
 @pytest.mark.parametrize("backend", ["pyengine", "torch"])
-def test_mlp_training_step(benchmark, backend, batch):
+def test_mlp_training_step(benchmark, backend, layers, batch):
     lib, linear = (pe, pe.linear) if backend == "pyengine" else (torch, torch.nn.functional.linear)
     rng = np.random.default_rng(1)
-    x = lib.tensor(rng.standard_normal((batch, LAYERS[0])).astype(np.float32))
-    y = lib.tensor(rng.integers(0, LAYERS[-1], batch))
-    params = _mlp_params(lib)
+    x = lib.tensor(rng.standard_normal((batch, layers[0])).astype(np.float32))
+    y = lib.tensor(rng.integers(0, layers[-1], batch))
+    params = _mlp_params(lib, layers)
     first = float(train_step(lib, linear, x, y, params))
     benchmark(train_step, lib, linear, x, y, params)
     assert float(train_step(lib, linear, x, y, params)) < first  # the steps do train
-    _record(benchmark, f"MLP step, batch {batch}", backend)
+    _record(benchmark, f"MLP {'-'.join(map(str, layers))}, batch {batch}", backend)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -102,8 +107,8 @@ def summary_table():
     if not _medians:
         return
     cases = sorted({case for case, _ in _medians})
-    print(f"\n{'case':<26}{'pyengine':>14}{'torch':>14}{'torch/pyengine':>16}   ({THREADS} threads)")
+    print(f"\n{'case':<34}{'pyengine':>14}{'torch':>14}{'torch/pyengine':>16}   ({THREADS} threads)")
     for case in cases:
         mine, theirs = _medians.get((case, "pyengine")), _medians.get((case, "torch"))
         if mine is not None and theirs is not None:
-            print(f"{case:<26}{mine * 1e6:>12.1f}us{theirs * 1e6:>12.1f}us{theirs / mine:>15.2f}x")
+            print(f"{case:<34}{mine * 1e6:>12.1f}us{theirs * 1e6:>12.1f}us{theirs / mine:>15.2f}x")

@@ -102,13 +102,27 @@ def median_seconds(fn, min_rounds=5, min_time=0.5):
     return float(np.median(times))
 
 
+def paired_medians(first, second, min_rounds=7, min_time=1.0):
+    """Medians of two functions timed alternately, round after round, so that a
+    shared machine's changing load falls on both alike."""
+    first(), second()
+    a, b = [], []
+    start = time.perf_counter()
+    while len(a) < min_rounds or (time.perf_counter() - start < min_time and len(a) < 100):
+        for fn, times in ((first, a), (second, b)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return float(np.median(a)), float(np.median(b))
+
+
 def measure(name, backward, threads):
-    """(pyengine seconds, torch seconds or None) medians, measured back to back."""
+    """(pyengine seconds, torch seconds or None): medians of alternating rounds."""
     shape = SHAPES[name]
     set_threads(threads)
-    ours = median_seconds(pyengine_step(shape, backward))
-    theirs = median_seconds(torch_step(shape, backward)) if torch is not None else None
-    return ours, theirs
+    if torch is None:
+        return median_seconds(pyengine_step(shape, backward)), None
+    return paired_medians(pyengine_step(shape, backward), torch_step(shape, backward))
 
 
 def summary_row(name, backward, threads, ours, theirs):
@@ -124,13 +138,14 @@ def summary_row(name, backward, threads, ours, theirs):
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_conv2d(benchmark, name, backward, threads):
     shape = SHAPES[name]
+    saved = pyengine.get_num_threads()
     set_threads(threads)
     try:
         theirs = median_seconds(torch_step(shape, backward)) if torch is not None else None
         benchmark.pedantic(pyengine_step(shape, backward), rounds=5, warmup_rounds=1)
         ours = benchmark.stats.stats.median
     finally:
-        set_threads(pyengine.get_num_threads())
+        set_threads(saved)
     passes = 3 if backward else 1
     benchmark.extra_info["gflops_pyengine"] = flops(shape, passes) / ours / 1e9
     if theirs is not None:

@@ -319,6 +319,19 @@ def test_ctc_impossible_target_is_infinite_and_zero_infinity_clears_it(dtype, rn
     assert np.abs(t.grad.data[:, 1]).sum() > 0
 
 
+def test_ctc_zero_probabilities_give_finite_loss_and_gradient(rng):
+    lp, targets, il, tl = ctc_problem(rng, 12, 2, 5, 3, lengths=[3, 2])
+    targets[targets == 4] = 1
+    lp[:, :, 4] = -np.inf  # a class never emitted
+    lp[3, 0, targets[0, 2]] = -np.inf  # a target label impossible at one step
+    t = pyengine.tensor(lp, requires_grad=True)
+    loss = F.ctc_loss(t, targets, il, tl, reduction="none")
+    np.testing.assert_allclose(loss.data, ref.ctc_loss(lp, targets, il, tl, reduction="none"), rtol=1e-12)
+    loss.sum().backward()
+    assert np.isfinite(t.grad.data).all()
+    np.testing.assert_array_equal(t.grad.data[:, :, 4], 0.0)
+
+
 def test_ctc_zero_lengths():
     lp = np.log(np.full((4, 3, 3), 1 / 3))
     loss = F.ctc_loss(pyengine.tensor(lp), np.zeros((3, 0), np.int64), [4, 0, 0], [0, 0, 0], reduction="none")
@@ -332,6 +345,15 @@ def test_ctc_gradient_is_zero_past_input_length(rng):
     F.ctc_loss(t, targets, [5, 9], tl).backward()
     np.testing.assert_array_equal(t.grad.data[5:, 0], 0.0)
     assert (t.grad.data[:5, 0] != 0).any()
+
+
+def test_ctc_reads_non_contiguous_log_probs(rng):
+    lp, targets, il, tl = ctc_problem(rng, 10, 3, 5, 3)
+    view = np.swapaxes(np.ascontiguousarray(np.swapaxes(lp, 0, 1)), 0, 1)  # (T, N, C) with batch-major strides
+    t = pyengine.from_numpy(view)
+    assert not t.data.flags.c_contiguous
+    np.testing.assert_allclose(F.ctc_loss(t, targets, il, tl, reduction="none").data,
+                               ref.ctc_loss(lp, targets, il, tl, reduction="none"), rtol=1e-12)
 
 
 def test_ctc_unbatched_input(rng):

@@ -66,6 +66,8 @@ def test_add_alpha(): check_op(lambda a, b: a.add(b, alpha=0.5), lambda a, b: a 
                                     [(2, 3, 4), (2, 4, 5)], [(2, 1, 3, 4), (5, 4, 2)], [(4,), (2, 4, 3)],
                                     [(1, 1), (1, 1)], [(7, 13), (13, 17)]])
 def test_matmul(shapes): check_op(lambda a, b: a @ b, np.matmul, shapes)
+def test_matmul_empty_batch(): check_op(lambda a, b: a @ b, np.matmul, [(0, 3, 4), (4, 5)])
+def test_matmul_empty_inner(): check_op(lambda a, b: a @ b, np.matmul, [(2, 3, 0), (0, 5)])
 def test_matmul_transposed_operands(): check_op(lambda a, b: a.T @ b.T, lambda a, b: a.T @ b.T, [(4, 3), (5, 4)])
 
 
@@ -193,7 +195,8 @@ def test_dropout_gradient_uses_the_mask():
 # ---- argmax / comparisons (no gradient) -------------------------------------------------------
 def test_argmax(): check_op(lambda x: x.argmax(1), lambda x: x.argmax(1), [(3, 5)], grad=False)
 def test_argmin_all(): check_op(pe.argmin, np.argmin, [(3, 5)], grad=False)
-def test_max_indices(): check_op(lambda x: x.max(1)[1], lambda x: x.argmax(1), [(3, 5)], grad=False)
+def test_max_indices(): check_op(lambda x: x.max(1).indices, lambda x: x.argmax(1), [(3, 5)], grad=False)
+def test_min_values(): check_op(lambda x: x.min(0, keepdim=True).values, lambda x: x.min(0, keepdims=True), [(3, 5)])
 
 
 @pytest.mark.parametrize("op", ["__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"])

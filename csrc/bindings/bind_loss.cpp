@@ -182,7 +182,7 @@ struct CtcArgs {
     p.blank = blank;
     return p;
   }
-  std::vector<int64_t> alpha_shape() const { return {batch, time, 2 * max_target_length + 1}; }
+  std::vector<int64_t> alpha_shape() const { return {batch, time, ctc_alpha_row_stride(max_target_length)}; }
 };
 
 CtcArgs ctc_args(const char* op, const py::handle& log_probs, const py::handle& targets,
@@ -251,8 +251,9 @@ py::tuple ctc_loss_forward(const py::handle& log_probs, const py::handle& target
     const CtcProblem<T> p = a.problem<T>();
     T* lp = static_cast<T*>(loss.mutable_data());
     T* ap = static_cast<T*>(log_alpha.mutable_data());
+    auto fn = ctc_kernels_for<T>().forward;
     py::gil_scoped_release release;
-    ctc_loss_forward(p, lp, ap);
+    fn(p, lp, ap);
   });
   return py::make_tuple(loss, log_alpha);
 }
@@ -284,8 +285,9 @@ py::array ctc_loss_backward(const py::handle& grad_loss, const py::handle& log_p
     const T* lp = static_cast<const T*>(loss.data());
     const T* ap = static_cast<const T*>(log_alpha.data());
     T* out = static_cast<T*>(grad.mutable_data());
+    auto fn = ctc_kernels_for<T>().backward;
     py::gil_scoped_release release;
-    ctc_loss_backward(p, gp, lp, ap, zero_infinity, out);
+    fn(p, gp, lp, ap, zero_infinity, out);
   });
   return grad;
 }

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -37,7 +36,7 @@ class Config:
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 0.0
-    max_shift: int = 2
+    max_shift: int = 1
     dropout: float = 0.25
     channels: tuple = (16, 32)
     hidden: int = 128
@@ -74,10 +73,14 @@ def build_model(config: Config) -> LeNet:
 
 
 # ---- data --------------------------------------------------------------------------
+def normalise_unit(images: np.ndarray) -> np.ndarray:
+    """float (N, 28, 28) digits in 0..1 -> float32 (N, 1, 28, 28), standardised."""
+    return ((images.astype(np.float32) - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD))[:, None]
+
+
 def normalise(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) digits -> float32 (N, 1, 28, 28), standardised."""
-    x = images.astype(np.float32) / np.float32(255.0)
-    return ((x - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD))[:, None]
+    """uint8 (N, 28, 28) digits (0..255) -> float32 (N, 1, 28, 28), standardised."""
+    return normalise_unit(images.astype(np.float32) / np.float32(255.0))
 
 
 def random_shift(batch: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
@@ -169,11 +172,18 @@ def _atomic_write(path: str, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str, obj) -> None:
@@ -376,8 +386,3 @@ def predict(model, paths: list[str]) -> list[tuple[str, int, float]]:
     proba = predict_proba(model, normalise_unit(digits))
     best = proba.argmax(axis=1)
     return [(p, int(c), float(proba[i, c])) for i, (p, c) in enumerate(zip(paths, best))]
-
-
-def normalise_unit(images: np.ndarray) -> np.ndarray:
-    """float (N, 28, 28) digits in 0..1 -> float32 (N, 1, 28, 28), standardised as in training."""
-    return ((images.astype(np.float32) - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD))[:, None]

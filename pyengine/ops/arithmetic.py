@@ -1,4 +1,6 @@
 """Arithmetic primitives with NumPy broadcasting; matrix products on the GEMM kernel."""
+import math
+
 import numpy as np
 
 from pyengine import kernels
@@ -125,15 +127,25 @@ class Minimum(Maximum):
     wins = staticmethod(np.less)
 
 
+def _stack_of_matrices(x, batch):
+    """x (..., r, c) as a (prod(batch), r, c) stack over the broadcast batch dims."""
+    if x.shape[:-2] != batch:
+        x = np.broadcast_to(x, batch + x.shape[-2:])
+    return x.reshape((math.prod(batch),) + x.shape[-2:])
+
+
 def matmul_arrays(a, b):
-    """a @ b for arrays of at least 2 dims (batch dims broadcast). 2-D float
-    products, and N-D @ 2-D with a contiguous left side, run on the GEMM kernel."""
-    if a.dtype == b.dtype and a.dtype.kind == "f":
-        if a.ndim == 2 and b.ndim == 2:
-            return kernels.gemm(a, b)
-        if b.ndim == 2 and a.flags.c_contiguous:
-            return kernels.gemm(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
-    return np.matmul(a, b)
+    """a @ b for arrays of at least 2 dims (batch dims broadcast) on the GEMM
+    kernels: one gemm for 2-D operands, gemm_batched for stacks (a 2-D operand
+    is shared by the whole stack). Integer arrays use NumPy."""
+    if a.dtype != b.dtype or a.dtype.kind != "f":
+        return np.matmul(a, b)
+    if a.ndim == 2 and b.ndim == 2:
+        return kernels.gemm(a, b)
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = a if a.ndim == 2 else _stack_of_matrices(a, batch)
+    b3 = b if b.ndim == 2 else _stack_of_matrices(b, batch)
+    return kernels.gemm_batched(a3, b3).reshape(batch + (a.shape[-2], b.shape[-1]))
 
 
 class MatMul(Function):

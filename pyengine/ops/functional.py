@@ -4,6 +4,7 @@ Tensor methods call these; each one normalises its arguments (dims, shapes,
 dtypes) and applies one Function from the op families.
 """
 import builtins
+from collections import namedtuple
 
 import numpy as np
 
@@ -144,6 +145,10 @@ def mean(input, dim=None, keepdim=False, dtype=None):
     return apply_tensor1(reduce.Mean, input, normalize_dims(dim, input.ndim, "mean"), keepdim)
 
 
+# max(t, dim) / min(t, dim) return (values, indices) with those names, as in PyTorch.
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
 def _max_or_min(input, dim, keepdim, use_min):
     op = "min" if use_min else "max"
     if input.data.size == 0:
@@ -152,7 +157,7 @@ def _max_or_min(input, dim, keepdim, use_min):
         return reduce.AMax.apply(input, normalize_dims(None, input.ndim, op), False, use_min)
     values, indices = reduce.MaxDim.apply(input, normalize_dim(dim, input.ndim, op), keepdim, use_min)
     indices.requires_grad, indices._ctx = False, None
-    return values, indices
+    return ValuesIndices(values, indices)
 
 
 def max(input, dim=None, keepdim=False):

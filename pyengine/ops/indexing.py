@@ -61,6 +61,14 @@ class SetItem(Function):
         return ga, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
+def along_axis_index(index, dim):
+    """The fancy index that picks a[..., index[i, j, ...], ...] along dim: index
+    itself at dim, and an arange broadcast along every other dim."""
+    ndim = index.ndim
+    return tuple(index if d == dim else np.arange(n).reshape((1,) * d + (n,) + (1,) * (ndim - d - 1))
+                 for d, n in enumerate(index.shape))
+
+
 class Gather(Function):
     """out[i][j] = a[i][index[i][j]] along dim (torch.gather)."""
 
@@ -69,18 +77,19 @@ class Gather(Function):
         if index.ndim != a.ndim:
             raise ValueError(f"gather: index has {index.ndim} dims but input has {a.ndim} "
                              f"(input {a.shape}, index {index.shape})")
-        ctx.shape, ctx.dtype, ctx.dim, ctx.index = a.shape, a.dtype, dim, index
+        if any(index.shape[d] > a.shape[d] for d in range(a.ndim) if d != dim):
+            raise ValueError(f"gather: index {index.shape} is larger than input {a.shape} outside dim {dim}")
+        picks = along_axis_index(index, dim)
+        ctx.shape, ctx.dtype, ctx.picks = a.shape, a.dtype, picks
         try:
-            return np.take_along_axis(a, index, axis=dim)
+            return a[picks]
         except IndexError as err:
             raise _index_error("gather", a.shape, "index", err) from None
 
     @staticmethod
     def backward(ctx, grad):
         out = np.zeros(ctx.shape, ctx.dtype)
-        idx = list(np.indices(ctx.index.shape, sparse=True))
-        idx[ctx.dim] = ctx.index
-        np.add.at(out, tuple(idx), grad)
+        np.add.at(out, ctx.picks, grad)  # an element picked twice gets both gradients
         return out
 
 

@@ -464,8 +464,6 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     input = _float_input(op, input)
     x = _data(input)
     target = _class_target(op, target, x)
-    if _data(target).dtype.kind != "f" and isinstance(target, Tensor) and target.requires_grad:
-        raise TypeError(f"{op}: an index target cannot require grad")
     return CrossEntropy.apply(input, target, _optional(weight, x), int(ignore_index), reduction,
                               float(label_smoothing))
 

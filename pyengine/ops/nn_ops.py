@@ -26,6 +26,8 @@ class Linear(Function):
             raise TypeError(f"linear: input ({x.dtype}), weight ({weight.dtype}) and bias must share one "
                             "float dtype")
         ctx.save_for_backward(x, weight)
+        if x.ndim == 2:
+            return kernels.gemm(x, weight, trans_b=True, bias=bias)  # (N, in) @ (in, out)
         x2 = x.reshape(-1, x.shape[-1])  # (N, in), N = product of the leading dims
         y = kernels.gemm(x2, weight, trans_b=True, bias=bias)  # (N, out)
         return y.reshape(x.shape[:-1] + (weight.shape[0],))
@@ -33,12 +35,13 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        g2 = grad.reshape(-1, weight.shape[0])  # (N, out)
+        g2 = grad if grad.ndim == 2 else grad.reshape(-1, weight.shape[0])  # (N, out)
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])  # (N, in)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
             dx = kernels.gemm(g2, weight).reshape(x.shape)  # (N, out) @ (out, in)
         if ctx.needs_input_grad[1]:
-            dw = kernels.gemm(g2, x.reshape(-1, x.shape[-1]), trans_a=True)  # (out, N) @ (N, in)
+            dw = kernels.gemm(g2, x2, trans_a=True)  # (out, N) @ (N, in)
         if ctx.needs_input_grad[2]:
             db = g2.sum(axis=0)
         return dx, dw, db

@@ -1,13 +1,20 @@
 """Reductions over dims: sum, mean, max/min (values and indices), var."""
+import math
+
 import numpy as np
 
 from pyengine.autograd.function import Function
 
 
+def _kept_shape(shape, axes):
+    """The shape of a reduction over axes with keepdim=True."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
 def _expand_back(grad, shape, axes, keepdim):
     """A reduced gradient reshaped so it broadcasts against the input shape."""
     if not keepdim and axes:
-        grad = np.expand_dims(grad, axes)
+        grad = grad.reshape(_kept_shape(shape, axes))
     return np.broadcast_to(grad, shape)
 
 
@@ -15,7 +22,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes=None, keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        return np.sum(a, axis=axes, keepdims=keepdim)
+        return a.sum(axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -26,8 +33,9 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        ctx.count = max(1, int(np.prod([a.shape[i] for i in axes])))
-        return np.mean(a, axis=axes, keepdims=keepdim)
+        ctx.count = math.prod([a.shape[i] for i in axes])
+        with np.errstate(invalid="ignore", divide="ignore"):  # the mean of nothing is NaN
+            return a.sum(axis=axes, keepdims=keepdim) / a.dtype.type(ctx.count)
 
     @staticmethod
     def backward(ctx, grad):
@@ -79,7 +87,7 @@ class Var(Function):
     def forward(ctx, a, axes, correction, keepdim):
         ctx.save_for_backward(a)
         ctx.axes, ctx.keepdim = axes, keepdim
-        n = int(np.prod([a.shape[i] for i in axes]))
+        n = math.prod([a.shape[i] for i in axes])
         ctx.denom = max(n - correction, 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.var(a, axis=axes, ddof=correction, keepdims=keepdim)

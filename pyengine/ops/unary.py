@@ -1,73 +1,13 @@
 """Elementwise functions and the softmax family.
 
-The activations call pyengine.kernels where a kernel exists; the NumPy
-functions just below stand in for the ones that are not in the kernels yet.
-Each kernel's backward takes the forward input (relu, leaky_relu, gelu) or
-the forward output (tanh, sigmoid, softmax, log_softmax), as here.
+The activations, exp and log run on pyengine.kernels. Each kernel's backward
+takes the forward input (relu, leaky_relu, gelu) or the forward output (tanh,
+sigmoid, softmax, log_softmax); the softmax kernels work along the last axis.
 """
-import math
-
 import numpy as np
 
 from pyengine import kernels
 from pyengine.autograd.function import Function
-
-
-def _tanh(x):
-    return np.tanh(x)
-
-
-def _tanh_backward(y, dy):
-    return dy * (1 - y * y)
-
-
-def _sigmoid(x):
-    # exp(-|x|) never overflows; the two branches are the same function.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-
-
-def _sigmoid_backward(y, dy):
-    return dy * y * (1 - y)
-
-
-def _leaky_relu(x, negative_slope):
-    return np.where(x > 0, x, x * x.dtype.type(negative_slope))
-
-
-def _leaky_relu_backward(x, dy, negative_slope):
-    return np.where(x > 0, dy, dy * dy.dtype.type(negative_slope))
-
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def _gelu(x):
-    return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))).astype(x.dtype)
-
-
-def _gelu_backward(x, dy):
-    cdf = 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
-    pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-    return (dy * (cdf + x * pdf)).astype(x.dtype)
-
-
-def _softmax(x):  # along the last axis
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _softmax_backward(y, dy):
-    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
-
-
-def _log_softmax(x):
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def _log_softmax_backward(y, dy):
-    return dy - np.exp(y) * dy.sum(axis=-1, keepdims=True)
 
 
 def _exp_backward(y, dy):
@@ -108,11 +48,11 @@ class Elementwise(Function):
 
 
 class Exp(Elementwise):
-    fn, grad_fn, saves_output = staticmethod(np.exp), staticmethod(_exp_backward), True
+    fn, grad_fn, saves_output = staticmethod(kernels.exp), staticmethod(_exp_backward), True
 
 
 class Log(Elementwise):
-    fn, grad_fn = staticmethod(np.log), staticmethod(_log_backward)
+    fn, grad_fn = staticmethod(kernels.log), staticmethod(_log_backward)
 
 
 class Sqrt(Elementwise):
@@ -124,11 +64,11 @@ class Abs(Elementwise):
 
 
 class Tanh(Elementwise):
-    fn, grad_fn, saves_output = staticmethod(_tanh), staticmethod(_tanh_backward), True
+    fn, grad_fn, saves_output = staticmethod(kernels.tanh), staticmethod(kernels.tanh_backward), True
 
 
 class Sigmoid(Elementwise):
-    fn, grad_fn, saves_output = staticmethod(_sigmoid), staticmethod(_sigmoid_backward), True
+    fn, grad_fn, saves_output = staticmethod(kernels.sigmoid), staticmethod(kernels.sigmoid_backward), True
 
 
 class ReLU(Elementwise):
@@ -138,7 +78,7 @@ class ReLU(Elementwise):
 class GELU(Elementwise):
     """x * Phi(x) with the exact normal CDF (PyTorch's approximate='none')."""
 
-    fn, grad_fn = staticmethod(_gelu), staticmethod(_gelu_backward)
+    fn, grad_fn = staticmethod(kernels.gelu), staticmethod(kernels.gelu_backward)
 
 
 class LeakyReLU(Function):
@@ -146,12 +86,12 @@ class LeakyReLU(Function):
     def forward(ctx, a, negative_slope):
         ctx.save_for_backward(a)
         ctx.negative_slope = negative_slope
-        return _leaky_relu(a, negative_slope)
+        return kernels.leaky_relu(a, negative_slope)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return _leaky_relu_backward(a, grad, ctx.negative_slope)
+        return kernels.leaky_relu_backward(a, grad, ctx.negative_slope)
 
 
 def _along_last(fn, x, dim):
@@ -171,8 +111,8 @@ def _along_last2(fn, y, dy, dim):
 class Softmax(Function):
     """Along one dim; LogSoftmax shares the code with its own pair of functions."""
 
-    fn = staticmethod(_softmax)
-    grad_fn = staticmethod(_softmax_backward)
+    fn = staticmethod(kernels.softmax)
+    grad_fn = staticmethod(kernels.softmax_backward)
 
     @staticmethod
     def forward(ctx, a, dim):
@@ -188,8 +128,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Softmax):
-    fn = staticmethod(_log_softmax)
-    grad_fn = staticmethod(_log_softmax_backward)
+    fn = staticmethod(kernels.log_softmax)
+    grad_fn = staticmethod(kernels.log_softmax_backward)
 
 
 class Clamp(Function):

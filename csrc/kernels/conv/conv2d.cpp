@@ -330,21 +330,11 @@ void conv2d_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw
     return;
   }
   if (uses_direct_kernels(g)) return direct_backward_weight(g, x, dy, dw);
-  if (is_pointwise(g)) {
-    // Images in order, each a threaded GEMM accumulating into dw: a fixed sum order.
-    for (int64_t n = 0; n < g.n; ++n) {
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
-        // dW_g (K/G, C/G) (+)= dy_g (K/G, H*W) @ x_g^T (H*W, C/G)
-        GemmProblem<T> p = product(kg, crs_g, P, dy + (n * g.k + grp * kg) * P, P, 1,
-                                   x + (n * g.c + grp * g.cg()) * P, 1, P, dw + grp * kg * crs_g, crs_g, true);
-        p.beta = n == 0 ? T(0) : T(1);
-        gemm(p);
-      }
-    }
-    return;
-  }
   // Each chunk is one GEMM of depth nb*tile: the columns of all its images
   // side by side, and dy of those images repacked as (K, nb*tile) to match.
+  // Pointwise layers take this path too (their im2col is a copy): one deep
+  // GEMM per chunk instead of one shallow threaded GEMM per image, whose
+  // per-call thread start-up dominates at small images.
   const int64_t crs = g.c * g.taps();
   const ChunkPlan plan = plan_chunks(g, (crs + g.k) * sizeof(T));
   const int64_t max_cols = plan.images * plan.rows * g.out_w;

@@ -76,21 +76,58 @@ struct CtcProblem {
   const int64_t* target_offsets = nullptr;  // batch
   const int64_t* input_lengths = nullptr;   // batch, each <= time
   const int64_t* target_lengths = nullptr;  // batch
-  int64_t max_target_length = 0;            // states per step in log_alpha: 2 * this + 1
+  int64_t max_target_length = 0;
   int64_t blank = 0;
 };
 
+// States are processed a whole vector at a time, so a row of forward variables
+// holds the 2L + 1 states rounded up to kCtcStateBlock (the widest vector of
+// any ISA), with two -inf entries on either side for the s-1, s-2 (forward)
+// and s+1, s+2 (backward) neighbours of the first and last states.
+constexpr int64_t kCtcStateBlock = 16;
+constexpr int64_t kCtcRowPad = 2;
+inline int64_t ctc_padded_states(int64_t target_length) {
+  return (2 * target_length + 1 + kCtcStateBlock - 1) / kCtcStateBlock * kCtcStateBlock;
+}
+inline int64_t ctc_alpha_row_stride(int64_t max_target_length) {
+  return ctc_padded_states(max_target_length) + 2 * kCtcRowPad;
+}
+
 // loss[b] = -log p(target_b | log_probs), +inf when no alignment exists;
-// log_alpha (batch x time x states) keeps the forward variables for the backward.
+// log_alpha (batch x time x ctc_alpha_row_stride) keeps the forward variables
+// for the backward pass.
 template <typename T>
-void ctc_loss_forward(const CtcProblem<T>& p, T* loss, T* log_alpha);
+using CtcForwardFn = void (*)(const CtcProblem<T>& p, T* loss, T* log_alpha);
 
 // grad_log_probs[t, b, c] = grad_loss[b] * d loss[b] / d log_probs[t, b, c], the
 // log-probabilities taken as free variables; 0 for t >= input_lengths[b]. When
 // loss[b] is infinite (no alignment) the sample's gradient is 0 with
 // zero_infinity and NaN for t < input_lengths[b] without it, as in PyTorch.
 template <typename T>
-void ctc_loss_backward(const CtcProblem<T>& p, const T* grad_loss, const T* loss, const T* log_alpha,
-                       bool zero_infinity, T* grad_log_probs);
+using CtcBackwardFn = void (*)(const CtcProblem<T>& p, const T* grad_loss, const T* loss, const T* log_alpha,
+                               bool zero_infinity, T* grad_log_probs);
+
+template <typename T>
+struct CtcKernels {
+  CtcForwardFn<T> forward;
+  CtcBackwardFn<T> backward;
+};
+
+struct CtcTable {
+  CtcKernels<float> f32;
+  CtcKernels<double> f64;
+};
+
+// One definition per compiled ISA, in ctc.cpp.
+namespace scalar { extern const CtcTable ctc_table; }
+namespace avx2 { extern const CtcTable ctc_table; }
+
+const CtcTable& ctc_kernels();  // the active ISA's table
+
+template <typename T>
+const CtcKernels<T>& ctc_kernels_for() {
+  if constexpr (sizeof(T) == 4) return ctc_kernels().f32;
+  else return ctc_kernels().f64;
+}
 
 }  // namespace pyengine

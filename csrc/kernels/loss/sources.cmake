@@ -1,5 +1,4 @@
-# Compiled once, with portable flags: the dispatch table and the CTC
-# recursions (scalar log-sum-exp chains, parallel over the batch).
-list(APPEND PYENGINE_CORE_SOURCES csrc/kernels/loss/dispatch.cpp csrc/kernels/loss/ctc.cpp)
-# Compiled once per instruction set (written against simd/vec.h).
-list(APPEND PYENGINE_ISA_SOURCES csrc/kernels/loss/cross_entropy.cpp)
+# Compiled once, with portable flags: the dispatch tables.
+list(APPEND PYENGINE_CORE_SOURCES csrc/kernels/loss/dispatch.cpp)
+# Compiled once per instruction set (written against simd/vec.h and simd/math.h).
+list(APPEND PYENGINE_ISA_SOURCES csrc/kernels/loss/cross_entropy.cpp csrc/kernels/loss/ctc.cpp)
