@@ -87,6 +87,8 @@ class RNNStack(Function):
         dirs = 2 if bidirectional else 1
         per = 4 if has_bias else 2
         training = _recording(ctx)
+        if lengths is not None:
+            lengths = np.ascontiguousarray(lengths, dtype=np.int64)
         ctx.unbatched = x.ndim == 2
         if ctx.unbatched:
             (x,), (hx, cx) = _add_axis(1, x), _add_axis(1, hx, cx)
