@@ -179,12 +179,17 @@ class TrainResult:
     metrics: dict = field(default_factory=dict)
 
 
-def train_one_epoch(model, optimiser, x, y, config: Config, rng, progress: Progress) -> float:
-    """One pass over the training streams in windows of ``seq_len`` characters
-    (the first window starts at a random offset, so the cuts move every epoch);
-    returns the training bits per character of the windows as trained on."""
+def epoch_offset(x: np.ndarray, config: Config, rng) -> int:
+    """Where the epoch's first window starts in the streams: a random offset
+    below seq_len, so the cuts between windows move from epoch to epoch."""
+    return int(rng.integers(0, config.seq_len)) if x.shape[1] > 2 * config.seq_len else 0
+
+
+def train_one_epoch(model, optimiser, x, y, offset: int, config: Config, progress: Progress) -> float:
+    """One pass over the training streams from ``offset`` on, in windows of
+    ``seq_len`` characters; returns the training bits per character of the
+    windows as they were trained on."""
     model.train()
-    offset = int(rng.integers(0, config.seq_len)) if x.shape[1] > 2 * config.seq_len else 0
     total, count, state = 0.0, 0, None
     for start in range(offset, x.shape[1], config.seq_len):
         xs = np.ascontiguousarray(x[:, start:start + config.seq_len])
@@ -272,14 +277,16 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
         f"{config.cell.upper()} {config.hidden}, {config.epochs} epochs, batch {config.batch_size} x "
         f"{config.seq_len}, {pyengine.get_num_threads()} threads")
     for epoch in range(len(history) + 1, config.epochs + 1):
-        with Progress(x.size, f"epoch {epoch}/{config.epochs}", unit="char", stream=stream) as progress:
-            train_bpc = train_one_epoch(model, optimiser, x, y, config, rng, progress)
+        offset = epoch_offset(x, config, rng)
+        chars = x.shape[0] * (x.shape[1] - offset)
+        with Progress(chars, f"epoch {epoch}/{config.epochs}", unit="char", stream=stream) as progress:
+            train_bpc = train_one_epoch(model, optimiser, x, y, offset, config, progress)
             seconds = progress.elapsed
         val_bpc = evaluate(model, val_ids, config)
         history.append({"epoch": epoch, "train_bits_per_char": train_bpc, "val_bits_per_char": val_bpc,
-                        "seconds": seconds, "chars_per_second": x.size / seconds})
+                        "seconds": seconds, "chars_per_second": chars / seconds})
         log(f"epoch {epoch}: train {train_bpc:.3f} bits/char, validation {val_bpc:.3f} bits/char, "
-            f"{seconds:.1f} s, {x.size / seconds:.0f} char/s")
+            f"{seconds:.1f} s, {chars / seconds:.0f} char/s")
         pyengine.save({  # written to a temporary file and renamed: a crash never leaves half a checkpoint
             "model": model.state_dict(), "optimizer": optimiser.state_dict(), "vocabulary": vocabulary.chars,
             "epoch": epoch, "history": history, "rng": _rng_state(rng), "config": asdict(config),
