@@ -131,8 +131,8 @@ def _add_text_commands(sub) -> None:
     """`pyengine train text` (beside `train mnist`) and `pyengine generate text`."""
     train = sub.choices["train"]
     apps = next(a for a in train._actions if isinstance(a, argparse._SubParsersAction))  # `train`'s APP choices
-    p = apps.add_parser("text", help="train the character-level language model (an LSTM)",
-                        description="Trains a character-level LSTM language model, by default on the help "
+    p = apps.add_parser("text", help="train the character-level language model (a GRU)",
+                        description="Trains a character-level GRU language model, by default on the help "
                                     "texts that ship with Python (pydoc_data.topics), holding out the last 10% "
                                     "of the characters; prints the validation bits per character every epoch.")
     p.add_argument("--data", metavar="FILE", help="a UTF-8 text file to learn instead of the default corpus")
@@ -140,7 +140,7 @@ def _add_text_commands(sub) -> None:
     p.add_argument("--batch-size", type=int, help="parallel streams of text per step (default 32)")
     p.add_argument("--seq-len", type=int, help="characters per back-propagation window (default 64)")
     p.add_argument("--hidden", type=int, help="size of the recurrent state (default 256)")
-    p.add_argument("--cell", choices=("lstm", "gru"), help="recurrent cell (default lstm)")
+    p.add_argument("--cell", choices=("lstm", "gru"), help="recurrent cell (default gru)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 3e-3)")
     p.add_argument("--threads", type=int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--seed", type=int, help="seed of the initialisation and the window offsets (default 0)")

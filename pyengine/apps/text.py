@@ -18,7 +18,7 @@ import numpy as np
 import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
-from pyengine.apps.mnist import _atomic_write, _pyplot, write_json
+from pyengine.apps.mnist import _atomic_write, _pyplot, _rng_state, _set_rng_state, write_json
 from pyengine.apps.progress import Progress
 
 CHECKPOINT = "checkpoint.pt"
@@ -34,7 +34,7 @@ class Config:
     seq_len: int = 64
     hidden: int = 256
     embedding: int = 32
-    cell: str = "lstm"
+    cell: str = "gru"
     lr: float = 3e-3
     clip: float = 1.0
     seed: int = 0
@@ -225,15 +225,6 @@ def plot_curves(history: list[dict], path: str) -> None:
     fig.tight_layout()
     _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
-
-
-def _rng_state(rng: np.random.Generator) -> dict:
-    return {"app": rng.bit_generator.state, "pyengine": pyengine.random.default_generator().bit_generator.state}
-
-
-def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
-    rng.bit_generator.state = state["app"]
-    pyengine.random.default_generator().bit_generator.state = state["pyengine"]
 
 
 def train(config: Config, out_dir: str, resume: bool = False, threads: int | None = None,
