@@ -155,14 +155,15 @@ def sequence_loss(logits, targets: np.ndarray):
 def evaluate(model: CharModel, ids: np.ndarray, config: Config) -> float:
     """Bits per character of ``ids`` (nats / ln 2), the state carried through
     ``eval_batch_size`` contiguous streams, every character scored once."""
-    x, y = streams(ids, min(config.eval_batch_size, max(1, (len(ids) - 1))))
+    x, y = streams(ids, max(1, min(config.eval_batch_size, len(ids) - 1)))
+    chunk = 4 * config.seq_len  # nothing is back-propagated: longer chunks, fewer calls
     was_training = model.training
     model.eval()
     total, count, state = 0.0, 0, None
     with pyengine.no_grad():
-        for start in range(0, x.shape[1], config.seq_len * 4):
-            xs = np.ascontiguousarray(x[:, start:start + config.seq_len * 4])
-            ys = y[:, start:start + config.seq_len * 4]
+        for start in range(0, x.shape[1], chunk):
+            xs = np.ascontiguousarray(x[:, start:start + chunk])
+            ys = y[:, start:start + chunk]
             logits, state = model(pyengine.from_numpy(xs), state)
             total += sequence_loss(logits, ys).item() * ys.size
             count += ys.size
