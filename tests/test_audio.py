@@ -53,13 +53,13 @@ def test_wav_write_read_round_trip(tmp_path, rng):
 def test_read_wav_mixes_stereo_and_refuses_8_bit(tmp_path):
     stereo = str(tmp_path / "stereo.wav")
     with wave.open(stereo, "wb") as w:
-        w.setnchannels(2), w.setsampwidth(2), w.setframerate(8000)
+        w.setparams((2, 2, 8000, 0, "NONE", "not compressed"))
         w.writeframes(np.array([1000, 3000, -2000, 0], "<i2").tobytes())
     y, _ = audio.read_wav(stereo)
     np.testing.assert_allclose(y, np.array([2000, -1000]) / 32768)
     narrow = str(tmp_path / "narrow.wav")
     with wave.open(narrow, "wb") as w:
-        w.setnchannels(1), w.setsampwidth(1), w.setframerate(8000)
+        w.setparams((1, 1, 8000, 0, "NONE", "not compressed"))
         w.writeframes(bytes([128, 130]))
     with pytest.raises(ValueError, match="narrow.wav: expected 16-bit samples, the file has 8-bit"):
         audio.read_wav(narrow)
