@@ -92,6 +92,75 @@ def _add_mnist_commands(sub) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
+def _cmd_train_text(args: argparse.Namespace) -> int:
+    from pyengine.apps import text
+
+    keys = ("epochs", "batch_size", "seq_len", "hidden", "cell", "lr", "seed", "limit_chars", "data")
+    given = {key: getattr(args, key) for key in keys}
+    config = text.Config(**{key: value for key, value in given.items() if value is not None})
+    try:
+        text.train(config, args.out, resume=args.resume, threads=args.threads)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"pyengine train text: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue it with --resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _cmd_generate_text(args: argparse.Namespace) -> int:
+    from pyengine.apps import text
+
+    if args.threads:
+        import pyengine
+
+        pyengine.set_num_threads(args.threads)
+    try:
+        model, vocabulary = text.load_generator(args.checkpoint)
+        sample = text.generate(model, vocabulary, args.prime, args.length, args.temperature, args.seed)
+    except (OSError, ValueError) as exc:
+        print(f"pyengine generate text: error: {exc}", file=sys.stderr)
+        return 1
+    print(sample)
+    return 0
+
+
+def _add_text_commands(sub) -> None:
+    """`pyengine train text` (beside `train mnist`) and `pyengine generate text`."""
+    train = sub.choices["train"]
+    apps = next(a for a in train._actions if isinstance(a, argparse._SubParsersAction))  # `train`'s APP choices
+    p = apps.add_parser("text", help="train the character-level language model (a GRU)",
+                        description="Trains a character-level GRU language model, by default on the help "
+                                    "texts that ship with Python (pydoc_data.topics), holding out the last 10% "
+                                    "of the characters; prints the validation bits per character every epoch.")
+    p.add_argument("--data", metavar="FILE", help="a UTF-8 text file to learn instead of the default corpus")
+    p.add_argument("--epochs", type=int, help="passes over the training text (default 3)")
+    p.add_argument("--batch-size", type=int, help="parallel streams of text per step (default 32)")
+    p.add_argument("--seq-len", type=int, help="characters per back-propagation window (default 64)")
+    p.add_argument("--hidden", type=int, help="size of the recurrent state (default 256)")
+    p.add_argument("--cell", choices=("lstm", "gru"), help="recurrent cell (default gru)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--threads", type=int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--seed", type=int, help="seed of the initialisation and the window offsets (default 0)")
+    p.add_argument("--out", default="runs/text", help="output directory (default runs/text)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--limit-chars", type=int, metavar="N", help="use the first N characters only (quick runs)")
+    p.set_defaults(func=_cmd_train_text)
+    generate = sub.add_parser("generate", help="sample from one of the trained generators")
+    kinds = generate.add_subparsers(dest="app", metavar="APP", required=True)
+    p = kinds.add_parser("text", help="sample characters from a model of `pyengine train text`")
+    p.add_argument("--checkpoint", default="runs/text/checkpoint.pt", help="written by `pyengine train text`")
+    p.add_argument("--prime", default="The ", help="text the sample starts from (default 'The ')")
+    p.add_argument("--length", type=int, default=400, help="characters to sample (default 400)")
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="divides the logits: lower is safer, higher more varied (default 0.8)")
+    p.add_argument("--seed", type=int, help="seed of the sampling (default: a fresh one each run)")
+    p.add_argument("--threads", type=int, help="kernel threads")
+    p.set_defaults(func=_cmd_generate_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyengine", description="A CPU deep-learning engine.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -102,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
     p.set_defaults(func=_cmd_bench)
     _add_mnist_commands(sub)
+    _add_text_commands(sub)
     return parser
 
 
