@@ -52,8 +52,8 @@ constexpr int64_t kMinFmasPerThread = int64_t(1) << 20;
 // would cost as much memory traffic as the multiply itself.
 constexpr int64_t kSkinny = 16;
 // Below this many columns the blocked product reads A in place rather than
-// packing it: packing costs about a cycle per element of A, while each
-// element then feeds only n / 16 cycles of FMAs.
+// packing it: each element of A then feeds only n / 16 cycles of FMAs, too
+// few to repay the copy, even the vectorised one (pack.cpp).
 constexpr int64_t kPackAMinColumns = 128;
 
 struct Blocking {

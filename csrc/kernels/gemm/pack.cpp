@@ -1,7 +1,42 @@
 #include "kernels/gemm/pack.h"
 
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 namespace pyengine {
 namespace {
+
+#if defined(__SSE2__)
+// Six float rows of A, each contiguous along k, into a 6-row panel: four
+// steps of k at a time go through one 4 x 4 register transpose (rows 0-3)
+// and one interleave (rows 4-5), so every element is loaded and stored as
+// part of a vector. Element by element, the panel's stride-6 stores would
+// cost a cycle or more per element of A. SSE2 is in every x86-64 CPU, so
+// this needs no per-ISA build. Returns the steps of k done.
+int64_t pack_rows6_along_k(int64_t k, const float* src, int64_t rs, float* dst) {
+  int64_t p = 0;
+  for (; p + 4 <= k; p += 4) {
+    __m128 r0 = _mm_loadu_ps(src + p), r1 = _mm_loadu_ps(src + rs + p);
+    __m128 r2 = _mm_loadu_ps(src + 2 * rs + p), r3 = _mm_loadu_ps(src + 3 * rs + p);
+    const __m128 r4 = _mm_loadu_ps(src + 4 * rs + p), r5 = _mm_loadu_ps(src + 5 * rs + p);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    const __m128 lo = _mm_unpacklo_ps(r4, r5), hi = _mm_unpackhi_ps(r4, r5);
+    float* d = dst + p * 6;
+    _mm_storeu_ps(d, r0);
+    _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), lo);
+    _mm_storeu_ps(d + 6, r1);
+    _mm_storeh_pi(reinterpret_cast<__m64*>(d + 10), lo);
+    _mm_storeu_ps(d + 12, r2);
+    _mm_storel_pi(reinterpret_cast<__m64*>(d + 16), hi);
+    _mm_storeu_ps(d + 18, r3);
+    _mm_storeh_pi(reinterpret_cast<__m64*>(d + 22), hi);
+  }
+  return p;
+}
+#endif
 
 // W (the panel width) is a compile-time constant for the register tiles in
 // use, so the inner loop becomes straight-line copies; the layouts that
@@ -9,13 +44,22 @@ namespace {
 template <int W, typename T>
 void pack_panel(int64_t k, int w, const T* src, int64_t along_w, int64_t along_k, T* dst) {
   if (w == W && along_w == 1) {
-    // Rows of the panel are contiguous in the source: copy W at a time.
-    for (int64_t p = 0; p < k; ++p) {
-      const T* s = src + p * along_k;
-      for (int j = 0; j < W; ++j) dst[p * W + j] = s[j];
-    }
+    // Rows of the panel are contiguous in the source: copy W at a time. A
+    // fixed-size memcpy compiles to whole-vector moves with no aliasing
+    // checks between src and dst.
+    for (int64_t p = 0; p < k; ++p) std::memcpy(dst + p * W, src + p * along_k, W * sizeof(T));
     return;
   }
+#if defined(__SSE2__)
+  if constexpr (W == 6 && sizeof(T) == 4) {
+    if (w == W && along_k == 1) {
+      const int64_t done = pack_rows6_along_k(k, src, along_w, dst);
+      for (int64_t p = done; p < k; ++p)
+        for (int j = 0; j < W; ++j) dst[p * W + j] = src[j * along_w + p];
+      return;
+    }
+  }
+#endif
   if (along_k == 1) {
     // Each of the w source lines is contiguous along k: stream them one by one.
     for (int j = 0; j < w; ++j) {
