@@ -10,13 +10,29 @@
 namespace pyengine {
 namespace {
 
-// Calls fn(value&) for every element of channel c of x viewed as (N, C, S).
-template <typename T, typename F>
-void for_channel(const BatchNormShape& g, T* x, int64_t c, const F& fn) {
+// Channel sums run in kLanes interleaved partial sums that are added in a fixed
+// order at the end: one chain of dependent double adds is bound by the add
+// latency, while independent lanes overlap (and vectorise). The lane of an
+// element depends only on its place in the row, so threads do not change it.
+constexpr int kLanes = 8;
+
+// Calls fn(i, lane) for the flat index i of every element of channel c of a
+// tensor viewed as (N, C, S), in (n, s) order.
+template <typename F>
+void for_channel_lanes(const BatchNormShape& g, int64_t c, const F& fn) {
   for (int64_t n = 0; n < g.n; ++n) {
-    T* row = x + (n * g.c + c) * g.s;
-    for (int64_t i = 0; i < g.s; ++i) fn(row[i]);
+    const int64_t row = (n * g.c + c) * g.s;
+    int64_t i = 0;
+    for (; i + kLanes <= g.s; i += kLanes)
+      for (int k = 0; k < kLanes; ++k) fn(row + i + k, k);
+    for (int k = 0; i < g.s; ++i, ++k) fn(row + i, k);
   }
+}
+
+double lane_total(const double (&lane)[kLanes]) {
+  double total = 0;
+  for (int k = 0; k < kLanes; ++k) total += lane[k];
+  return total;
 }
 
 }  // namespace
@@ -30,12 +46,15 @@ void batch_norm_forward(const BatchNormShape& g, const T* x, const T* weight, co
     for (int64_t c = c0; c < c1; ++c) {
       double mean, invstd;
       if (training) {
-        double sum = 0;
-        for_channel(g, x, c, [&](const T& v) { sum += v; });
-        mean = sum / count;
-        double squares = 0;  // two passes: no cancellation when |mean| >> std
-        for_channel(g, x, c, [&](const T& v) { squares += (v - mean) * (v - mean); });
-        const double var = squares / count;
+        double sum[kLanes] = {};
+        for_channel_lanes(g, c, [&](int64_t i, int k) { sum[k] += x[i]; });
+        mean = lane_total(sum) / count;
+        double squares[kLanes] = {};  // two passes: no cancellation when |mean| >> std
+        for_channel_lanes(g, c, [&](int64_t i, int k) {
+          const double d = x[i] - mean;
+          squares[k] += d * d;
+        });
+        const double var = lane_total(squares) / count;
         invstd = 1.0 / std::sqrt(var + eps);
         if (running_mean) {
           const double unbiased = count > 1 ? var * count / (count - 1) : var;
@@ -66,15 +85,12 @@ void batch_norm_backward(const BatchNormShape& g, const T* dy, const T* x, const
   parallel_for(0, g.c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const double mean = save_mean[c], invstd = save_invstd[c];
-      double sum_dy = 0, sum_dy_xc = 0;  // sum dy, sum dy * (x - mean)
-      for (int64_t n = 0; n < g.n; ++n) {
-        const T* xr = x + (n * g.c + c) * g.s;
-        const T* dr = dy + (n * g.c + c) * g.s;
-        for (int64_t i = 0; i < g.s; ++i) {
-          sum_dy += dr[i];
-          sum_dy_xc += dr[i] * (xr[i] - mean);
-        }
-      }
+      double dy_lanes[kLanes] = {}, dy_xc_lanes[kLanes] = {};  // sum dy, sum dy * (x - mean)
+      for_channel_lanes(g, c, [&](int64_t i, int k) {
+        dy_lanes[k] += dy[i];
+        dy_xc_lanes[k] += dy[i] * (x[i] - mean);
+      });
+      const double sum_dy = lane_total(dy_lanes), sum_dy_xc = lane_total(dy_xc_lanes);
       if (dweight) dweight[c] = static_cast<T>(sum_dy_xc * invstd);
       if (dbias) dbias[c] = static_cast<T>(sum_dy);
       if (!dx) continue;

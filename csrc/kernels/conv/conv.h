@@ -21,7 +21,7 @@ namespace pyengine {
 
 // Scratch for unfolded columns stays under this many bytes whatever the batch:
 // the batch (or, for one huge image, its output rows) is processed in chunks.
-// 64 MiB by default; settable so tests can force the chunked paths on small shapes.
+// 4 MiB by default; settable so tests can force the chunked paths on small shapes.
 std::size_t conv_scratch_budget();
 void set_conv_scratch_budget(std::size_t bytes);
 

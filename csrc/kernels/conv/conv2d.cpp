@@ -19,7 +19,10 @@
 namespace pyengine {
 namespace {
 
-std::atomic<std::size_t> g_scratch_budget{std::size_t(64) << 20};
+// 4 MiB: the columns a chunk writes are read straight back by its GEMM, and a
+// chunk that stays in the last-level cache spares that second trip to memory
+// (the MNIST layers' weight gradient runs a quarter faster than with 64 MiB).
+std::atomic<std::size_t> g_scratch_budget{std::size_t(4) << 20};
 
 // A 1x1, stride-1, unpadded convolution reads x itself as its columns.
 bool is_pointwise(const Conv2dShape& g) {

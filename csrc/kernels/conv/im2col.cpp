@@ -1,8 +1,6 @@
 // im2col: one image's receptive fields laid out as the columns of a matrix,
 // so that a convolution becomes one GEMM. Zero padding is written here rather
 // than tested inside the GEMM, which keeps the micro-kernel branch-free.
-#include <cstring>
-
 #include "kernels/conv/conv.h"
 
 namespace pyengine {
@@ -17,20 +15,22 @@ void im2col(const T* x, int64_t channels, const Conv2dShape& g, int64_t oh0, int
         T* row = cols + ((c * g.r + r) * g.s + s) * ld;
         const int64_t col_offset = s * g.dil_w - g.pad_left;  // iw = ow*sw + col_offset
         const IndexRange ow = valid_outputs(col_offset, g.stride_w, g.w, wo);
+        // Plain loops, not memset/memcpy: the rows of a CNN are a few dozen
+        // elements, where a libc call costs more than the copy itself.
         for (int64_t oh = oh0; oh < oh1; ++oh, row += wo) {
           const int64_t ih = oh * g.stride_h + r * g.dil_h - g.pad_top;
           if (ih < 0 || ih >= g.h) {
-            std::memset(row, 0, sizeof(T) * wo);
+            for (int64_t o = 0; o < wo; ++o) row[o] = T(0);
             continue;
           }
           const T* src = plane + ih * g.w + col_offset;
-          std::memset(row, 0, sizeof(T) * ow.lo);
+          for (int64_t o = 0; o < ow.lo; ++o) row[o] = T(0);
           if (g.stride_w == 1) {
-            std::memcpy(row + ow.lo, src + ow.lo, sizeof(T) * (ow.hi - ow.lo));
+            for (int64_t o = ow.lo; o < ow.hi; ++o) row[o] = src[o];
           } else {
             for (int64_t o = ow.lo; o < ow.hi; ++o) row[o] = src[o * g.stride_w];
           }
-          std::memset(row + ow.hi, 0, sizeof(T) * (wo - ow.hi));
+          for (int64_t o = ow.hi; o < wo; ++o) row[o] = T(0);
         }
       }
     }
