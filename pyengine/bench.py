@@ -63,22 +63,28 @@ class Table:
         return "\n".join(out)
 
 
-def compare_medians(fns: list[Callable[[], object]], min_seconds: float = 0.3, min_reps: int = 5,
-                    max_reps: int = 200) -> list[float]:
-    """Median seconds of each function, called in turn (interleaved) after
-    one warm-up call each, until every one ran ``min_reps`` times and
-    ``min_seconds`` passed in total (at most ``max_reps`` rounds)."""
-    for fn in fns:
-        fn()
+def compare_medians(fns: list[Callable[[], object]], rounds: int = 5, block_seconds: float = 0.03,
+                    settle_seconds: float = 0.1) -> list[float]:
+    """Median seconds per call of each function, measured in alternating
+    blocks: every round runs each function for ``block_seconds`` of
+    consecutive calls. Before each block the process pauses for
+    ``settle_seconds`` and makes one untimed call: thread pools (OpenBLAS,
+    OpenMP runtimes) keep their workers spinning for a while after a call, and
+    without the pause one library's spinning workers would hold the cores
+    during the other library's threaded call."""
     times: list[list[float]] = [[] for _ in fns]
-    start = time.perf_counter()
-    for rep in range(max_reps):
+    for _ in range(rounds):
         for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
+            time.sleep(settle_seconds)
             fn()
-            ts.append(time.perf_counter() - t0)
-        if rep + 1 >= min_reps and time.perf_counter() - start >= min_seconds:
-            break
+            block_start = time.perf_counter()
+            while True:
+                t0 = time.perf_counter()
+                fn()
+                t1 = time.perf_counter()
+                ts.append(t1 - t0)
+                if t1 - block_start >= block_seconds:
+                    break
     return [statistics.median(ts) for ts in times]
 
 
@@ -256,7 +262,7 @@ def recurrent_section(threads: list[int]) -> Table:
                 for case in RECURRENT_CASES:
                     for backward in (False, True):
                         fns = [f for f in recurrent_callables(cell, case, backward, torch) if f is not None]
-                        times = compare_medians(fns, min_seconds=0.5)
+                        times = compare_medians(fns)
                         row = [cell, case[0], "fwd+bwd" if backward else "fwd", t, 1e3 * times[0]]
                         row += [1e3 * times[1], times[1] / times[0]] if torch else ["-", "-"]
                         table.add(*row)
