@@ -31,22 +31,28 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench.run(args.sections, args.threads)
 
 
-def _cmd_train_mnist(args: argparse.Namespace) -> int:
-    from pyengine.apps import mnist
-    from pyengine.datasets import DatasetError
-
-    given = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr", "seed", "limit", "data")}
-    config = mnist.Config(**{key: value for key, value in given.items() if value is not None})
+def _run_training(app: str, train, config, args: argparse.Namespace, user_errors: tuple) -> int:
+    """Runs an app's train(config, out, resume, threads): the errors a user can
+    cause become one line on stderr, and Ctrl-C says how to continue."""
     try:
-        mnist.train(config, args.out, resume=args.resume, threads=args.threads)
-    except (DatasetError, FileNotFoundError, ImportError) as exc:
-        print(f"pyengine train mnist: error: {exc}", file=sys.stderr)
+        train(config, args.out, resume=args.resume, threads=args.threads)
+    except user_errors as exc:
+        print(f"pyengine train {app}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue it with --resume",
               file=sys.stderr)
         return 130
     return 0
+
+
+def _cmd_train_mnist(args: argparse.Namespace) -> int:
+    from pyengine.apps import mnist
+    from pyengine.datasets import DatasetError
+
+    given = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr", "seed", "limit", "data")}
+    config = mnist.Config(**{key: value for key, value in given.items() if value is not None})
+    return _run_training("mnist", mnist.train, config, args, (DatasetError, FileNotFoundError, ImportError))
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -96,16 +102,7 @@ def _cmd_train_text(args: argparse.Namespace) -> int:
     keys = ("epochs", "batch_size", "seq_len", "hidden", "cell", "lr", "seed", "limit_chars", "data")
     given = {key: getattr(args, key) for key in keys}
     config = text.Config(**{key: value for key, value in given.items() if value is not None})
-    try:
-        text.train(config, args.out, resume=args.resume, threads=args.threads)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        print(f"pyengine train text: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: the last finished epoch is saved in {args.out}; continue it with --resume",
-              file=sys.stderr)
-        return 130
-    return 0
+    return _run_training("text", text.train, config, args, (OSError, UnicodeDecodeError, ValueError))
 
 
 def _cmd_generate_text(args: argparse.Namespace) -> int:

@@ -8,10 +8,8 @@ over these functions.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -20,12 +18,12 @@ import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
 from pyengine.apps.progress import Progress
+from pyengine.apps.runs import atomic_write, pyplot, rng_state, set_rng_state, start_run, write_json
 
 # Mean and standard deviation of the MNIST training pixels (scaled to 0..1): the
 # usual normalisation, so the first layer sees inputs of unit scale.
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
-CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -168,49 +166,10 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) 
 
 
 # ---- files written atomically --------------------------------------------------------------
-def _atomic_write(path: str, write) -> None:
-    """Calls write(temporary_path), then renames the complete file onto ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path: str, obj) -> None:
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-    _atomic_write(path, write)
-
-
 # ---- plots ---------------------------------------------------------------------------------
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError('plotting needs matplotlib; install the app dependencies with: pip install ".[apps]"') from exc
-    matplotlib.use("Agg")  # files only: works without a display
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def plot_curves(history: list[dict], path: str) -> None:
     """Loss and accuracy per epoch, training and test, side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
@@ -224,13 +183,13 @@ def plot_curves(history: list[dict], path: str) -> None:
         ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
 def plot_confusion(counts: np.ndarray, path: str) -> None:
     """The confusion matrix as a heat map with the count in every cell."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.4))
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -244,7 +203,7 @@ def plot_confusion(counts: np.ndarray, path: str) -> None:
                 ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if counts[i, j] > threshold else "black")
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
@@ -254,16 +213,6 @@ class TrainResult:
     model: LeNet
     history: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
-
-
-def _rng_state(rng: np.random.Generator) -> dict:
-    """The app's generator (shuffling, shifts) and pyengine's (dropout)."""
-    return {"app": rng.bit_generator.state, "pyengine": pyengine.random.default_generator().bit_generator.state}
-
-
-def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
-    rng.bit_generator.state = state["app"]
-    pyengine.random.default_generator().bit_generator.state = state["pyengine"]
 
 
 def train_one_epoch(model, optimiser, scheduler, x, y, config: Config, rng, progress: Progress) -> dict:
@@ -298,16 +247,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     stopped (weights, optimiser, schedule, history and random state); its stored
     configuration is used, except that ``config.epochs`` may extend the run.
     ``on_epoch_end(epoch, history)`` is called after each saved epoch."""
-    if threads:
-        pyengine.set_num_threads(threads)
-    os.makedirs(out_dir, exist_ok=True)
-    checkpoint_path = os.path.join(out_dir, CHECKPOINT)
-    state = None
-    if resume:
-        if not os.path.isfile(checkpoint_path):
-            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
-        state = pyengine.load(checkpoint_path)
-        config = Config(**{**state["config"], "epochs": config.epochs})
+    config, checkpoint_path, state = start_run(config, out_dir, resume, threads)
 
     pyengine.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -321,7 +261,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
         optimiser.load_state_dict(state["optimizer"])
         restore_schedule(scheduler, state["scheduler"])
         history = list(state["history"])
-        _set_rng_state(rng, state["rng"])
+        set_rng_state(rng, state["rng"])
         log(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
 
     log(f"training on {len(train_x)} images, testing on {len(test_x)}; "
@@ -340,7 +280,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
         pyengine.save({  # written to a temporary file and renamed: a crash never leaves half a checkpoint
             "model": model.state_dict(), "optimizer": optimiser.state_dict(),
             "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-            "rng": _rng_state(rng), "config": asdict(config),
+            "rng": rng_state(rng), "config": asdict(config),
         }, checkpoint_path)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)

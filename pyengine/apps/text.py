@@ -18,10 +18,9 @@ import numpy as np
 import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
-from pyengine.apps.mnist import _atomic_write, _pyplot, _rng_state, _set_rng_state, write_json
+from pyengine.apps.runs import atomic_write, pyplot, rng_state, set_rng_state, start_run, write_json
 from pyengine.apps.progress import Progress
 
-CHECKPOINT = "checkpoint.pt"
 LN2 = math.log(2.0)
 
 
@@ -211,7 +210,7 @@ def train_one_epoch(model, optimiser, x, y, offset: int, config: Config, progres
 def plot_curves(history: list[dict], path: str) -> None:
     """Training and validation bits per character against the epoch and against
     the training time."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     minutes = np.cumsum([h["seconds"] for h in history]) / 60
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -224,7 +223,7 @@ def plot_curves(history: list[dict], path: str) -> None:
     axes[0].xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle("Character language model")
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
@@ -237,16 +236,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     optimiser, history, random state); its stored configuration is used, except
     that ``config.epochs`` may extend the run. ``on_epoch_end(epoch, history)``
     is called after each saved epoch."""
-    if threads:
-        pyengine.set_num_threads(threads)
-    os.makedirs(out_dir, exist_ok=True)
-    checkpoint_path = os.path.join(out_dir, CHECKPOINT)
-    state = None
-    if resume:
-        if not os.path.isfile(checkpoint_path):
-            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
-        state = pyengine.load(checkpoint_path)
-        config = Config(**{**state["config"], "epochs": config.epochs})
+    config, checkpoint_path, state = start_run(config, out_dir, resume, threads)
 
     pyengine.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -261,7 +251,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimizer"])
         history = list(state["history"])
-        _set_rng_state(rng, state["rng"])
+        set_rng_state(rng, state["rng"])
         log(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
 
     log(f"training on {len(train_ids)} characters, validating on {len(val_ids)}; vocabulary {len(vocabulary)}, "
@@ -281,7 +271,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
             f"{seconds:.1f} s, {chars / seconds:.0f} char/s")
         pyengine.save({  # written to a temporary file and renamed: a crash never leaves half a checkpoint
             "model": model.state_dict(), "optimizer": optimiser.state_dict(), "vocabulary": vocabulary.chars,
-            "epoch": epoch, "history": history, "rng": _rng_state(rng), "config": asdict(config),
+            "epoch": epoch, "history": history, "rng": rng_state(rng), "config": asdict(config),
         }, checkpoint_path)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)

@@ -1,0 +1,80 @@
+"""What every practice app's training run shares: resuming from its checkpoint,
+files written whole (temporary file, then rename), plots, and the random state
+that a checkpoint carries."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+import pyengine
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def start_run(config, out_dir: str, resume: bool, threads: int | None):
+    """Sets the threads, makes ``out_dir`` and, with ``resume``, loads its
+    checkpoint. Returns (config, checkpoint path, loaded state or None); a
+    resumed run keeps its stored configuration except ``config.epochs``."""
+    if threads:
+        pyengine.set_num_threads(threads)
+    os.makedirs(out_dir, exist_ok=True)
+    checkpoint_path = os.path.join(out_dir, CHECKPOINT)
+    state = None
+    if resume:
+        if not os.path.isfile(checkpoint_path):
+            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
+        state = pyengine.load(checkpoint_path)
+        config = type(config)(**{**state["config"], "epochs": config.epochs})
+    return config, checkpoint_path, state
+
+
+def atomic_write(path: str, write) -> None:
+    """Calls write(temporary_path), then renames the complete file onto ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it a normal file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json(path: str, obj) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+    atomic_write(path, write)
+
+
+def pyplot():
+    try:
+        import matplotlib
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError('plotting needs matplotlib; install the app dependencies with: pip install ".[apps]"') from exc
+    matplotlib.use("Agg")  # files only: works without a display
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def rng_state(rng: np.random.Generator) -> dict:
+    """The app's generator (shuffling, shifts) and pyengine's (dropout)."""
+    return {"app": rng.bit_generator.state, "pyengine": pyengine.random.default_generator().bit_generator.state}
+
+
+def set_rng_state(rng: np.random.Generator, state: dict) -> None:
+    rng.bit_generator.state = state["app"]
+    pyengine.random.default_generator().bit_generator.state = state["pyengine"]
