@@ -8,13 +8,19 @@ from pyengine.autograd.function import Function, unbroadcast
 from pyengine.ops._util import broadcast_error, shape_of
 
 
+def broadcasting(op: str, ufunc, a, b):
+    """ufunc(a, b) under NumPy broadcasting; shapes that do not broadcast raise
+    the ValueError naming the op and both shapes."""
+    try:
+        return ufunc(a, b)
+    except ValueError:
+        raise broadcast_error(op, a, b) from None
+
+
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        try:
-            return np.add(a, b)
-        except ValueError:
-            raise broadcast_error("add", a, b) from None
+        return broadcasting("add", np.add, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -24,10 +30,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        try:
-            return np.subtract(a, b)
-        except ValueError:
-            raise broadcast_error("sub", a, b) from None
+        return broadcasting("sub", np.subtract, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -38,10 +41,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        try:
-            return np.multiply(a, b)
-        except ValueError:
-            raise broadcast_error("mul", a, b) from None
+        return broadcasting("mul", np.multiply, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -54,10 +54,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        try:
-            return np.true_divide(a, b)
-        except ValueError:
-            raise broadcast_error("div", a, b) from None
+        return broadcasting("div", np.true_divide, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -72,10 +69,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        try:
-            out = np.power(a, b)
-        except ValueError:
-            raise broadcast_error("pow", a, b) from None
+        out = broadcasting("pow", np.power, a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -109,10 +103,7 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        try:
-            return ctx.function.ufunc(a, b)
-        except ValueError:
-            raise broadcast_error(ctx.function.__name__.lower(), a, b) from None
+        return broadcasting(ctx.function.__name__.lower(), ctx.function.ufunc, a, b)
 
     @staticmethod
     def backward(ctx, grad):
