@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
 import pyengine
+from pyengine.utils.files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -29,27 +29,6 @@ def start_run(config, out_dir: str, resume: bool, threads: int | None):
         state = pyengine.load(checkpoint_path)
         config = type(config)(**{**state["config"], "epochs": config.epochs})
     return config, checkpoint_path, state
-
-
-def atomic_write(path: str, write) -> None:
-    """Calls write(temporary_path), then renames the complete file onto ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_json(path: str, obj) -> None:

@@ -6,3 +6,7 @@ from pyengine.datasets import audio
 from pyengine.datasets.audio import load_wav_folder, read_wav, write_wav
 
 __all__ += ["audio", "load_wav_folder", "read_wav", "write_wav"]
+from pyengine.datasets import speech
+from pyengine.datasets.speech import spoken_digits
+
+__all__ += ["speech", "spoken_digits"]

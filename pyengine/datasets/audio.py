@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pyengine.utils.files import atomic_write
+
 MU = 255
 
 
@@ -44,18 +46,14 @@ def write_wav(path: str, samples: np.ndarray, sample_rate: int) -> None:
     if samples.ndim != 1:
         raise ValueError(f"write_wav: expected a 1-D mono waveform, got shape {samples.shape}")
     pcm = np.rint(np.clip(samples.astype(np.float64), -1.0, 1.0) * 32767).astype("<i2")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+
+    def write(tmp):
         with wave.open(tmp, "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(int(sample_rate))
             w.writeframes(pcm.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, write)
 
 
 def read_wav(path: str) -> tuple[np.ndarray, int]:
