@@ -47,6 +47,11 @@ int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 // waking a thread and meeting it at a barrier costs microseconds even on an
 // idle machine, and a time slice on a busy one.
 constexpr int64_t kMinFmasPerThread = int64_t(1) << 20;
+// A matrix-vector product loads a fresh matrix element for every multiply-add
+// (it runs at memory speed, ~8x slower per FMA than a blocked product), so the
+// same ~20 us of work per thread is reached with 8x fewer of them; and a
+// second core brings its own L2 and load bandwidth.
+constexpr int64_t kGemvFmaCost = 8;
 // A product with min(m, n) at most this reads its big operand in place:
 // each element of it is used by at most a few register tiles, so packing it
 // would cost as much memory traffic as the multiply itself.
@@ -188,7 +193,7 @@ void gemv(const GemmProblem<T>& p, const GemvShape<T>& s) {
   // Ranges of 64 entries: whole vectors for every ISA, so no thread gets a
   // sliver and the split never changes which entries share a register.
   constexpr int64_t kChunk = 64;
-  const int nthreads = threads_for(1, s.len, p.k, p.threaded);
+  const int nthreads = threads_for(1, s.len, p.k * kGemvFmaCost, p.threaded);
   const int64_t chunks = ceil_div(s.len, kChunk);
   parallel_run(nthreads, [&](int tid, int nt) {
     const int64_t j0 = std::min(s.len, split_begin(0, chunks, nt, tid) * kChunk);
