@@ -158,7 +158,7 @@ def _cmd_train_speech(args: argparse.Namespace) -> int:
     from pyengine.apps import speech
     from pyengine.datasets.speech import SpeechSynthesisUnavailable
 
-    keys = ("epochs", "batch_size", "lr", "train_size", "seed")
+    keys = ("model", "epochs", "batch_size", "lr", "train_size", "seed")
     given = {key: getattr(args, key) for key in keys}
     config = speech.Config(**{key: value for key, value in given.items() if value is not None})
     recognizer = args.recognizer
@@ -166,8 +166,8 @@ def _cmd_train_speech(args: argparse.Namespace) -> int:
         if os.path.isfile(speech.DEFAULT_RECOGNIZER):
             recognizer = speech.DEFAULT_RECOGNIZER
         else:
-            print(f"note: no recogniser at {speech.DEFAULT_RECOGNIZER} (train one with `pyengine train recognizer`); "
-                  "the generated words will not be checked", file=sys.stderr)
+            print(f"note: no recogniser at {speech.DEFAULT_RECOGNIZER}: the generated words will not be checked "
+                  "(give one with --recognizer)", file=sys.stderr)
     elif not os.path.isfile(recognizer):
         print(f"pyengine train speech: error: --recognizer: no checkpoint at {recognizer}", file=sys.stderr)
         return 1
@@ -212,6 +212,7 @@ def _add_speech_commands(train_apps, generate_apps) -> None:
                                           "spoken digits (synthesised with eSpeak NG), conditioned on the digit; "
                                           "prints the validation bits per sample next to a histogram and an "
                                           "order-16 linear-predictor baseline.")
+    p.add_argument("--model", choices=("gru", "wavenet"), help="sample-level GRU or WaveNet stack (default gru)")
     p.add_argument("--epochs", type=int, help="passes over the training utterances (default 4)")
     p.add_argument("--batch-size", type=int, help="utterances per step (default 8)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 3e-3)")

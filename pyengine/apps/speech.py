@@ -38,7 +38,7 @@ DEFAULT_RECOGNIZER = os.path.join("runs", "recognizer", "checkpoint.pt")
 class Config:
     """Everything that decides a training run; stored in every checkpoint."""
 
-    model: str = "wavenet"
+    model: str = "gru"
     epochs: int = 4
     batch_size: int = 8
     lr: float = 3e-3
@@ -532,7 +532,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     log(f"validation {metrics['val_bits_per_sample']:.3f} bits/sample after {train_seconds:.1f} s of training; "
         f"histogram {baselines['histogram_bits_per_sample']:.3f}, linear predictor "
         f"{baselines['lpc_bits_per_sample']:.3f} "
-        f"({baselines['lpc_bits_per_sample'] - metrics['val_bits_per_sample']:+.3f} bits/sample below it)")
+        f"({baselines['lpc_bits_per_sample'] - metrics['val_bits_per_sample']:.3f} bits/sample below it)")
     if recognizer:
         fraction, heard = recognized_fraction(model, config, mean_lengths(train_data), recognizer,
                                               words_per_digit, seed=config.seed, stream=stream)
