@@ -233,6 +233,94 @@ def _add_recognizer_commands(sub, train_apps) -> None:
     p.set_defaults(func=_cmd_recognize)
 
 
+def _cmd_train_speech(args: argparse.Namespace) -> int:
+    import os
+
+    from pyengine.apps import speech
+    from pyengine.datasets.speech import SpeechSynthesisUnavailable
+
+    keys = ("model", "epochs", "batch_size", "lr", "train_size", "seed")
+    given = {key: getattr(args, key) for key in keys}
+    config = speech.Config(**{key: value for key, value in given.items() if value is not None})
+    recognizer = args.recognizer
+    if recognizer is None:
+        if os.path.isfile(speech.DEFAULT_RECOGNIZER):
+            recognizer = speech.DEFAULT_RECOGNIZER
+        else:
+            print(f"note: no recogniser at {speech.DEFAULT_RECOGNIZER}: the generated words will not be checked "
+                  "(give one with --recognizer)", file=sys.stderr)
+    elif not os.path.isfile(recognizer):
+        print(f"pyengine train speech: error: --recognizer: no checkpoint at {recognizer}", file=sys.stderr)
+        return 1
+
+    def train(config, out, resume, threads):
+        speech.train(config, out, resume=resume, threads=threads, recognizer=recognizer,
+                     words_per_digit=args.words_per_digit)
+    return _run_training("speech", train, config, args,
+                         (OSError, ValueError, ImportError, SpeechSynthesisUnavailable))
+
+
+def _spoken_word(text: str) -> str:
+    from pyengine.apps.speech import parse_word
+
+    try:
+        parse_word(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _cmd_generate_speech(args: argparse.Namespace) -> int:
+    from pyengine.apps import speech
+
+    if args.threads:
+        import pyengine
+
+        pyengine.set_num_threads(args.threads)
+    try:
+        wav, image = speech.generate(args.checkpoint, args.word, args.out, args.temperature, args.seed, args.seconds)
+    except (OSError, ValueError, ImportError) as exc:
+        print(f"pyengine generate speech: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {wav} and {image}")
+    return 0
+
+
+def _add_speech_commands(train_apps, generate_apps) -> None:
+    """`pyengine train speech` and `pyengine generate speech`."""
+    p = train_apps.add_parser("speech", help="train the speech generator (an autoregressive mu-law waveform model)",
+                              description="Trains an autoregressive model of 8-bit mu-law waveforms of single "
+                                          "spoken digits (synthesised with eSpeak NG), conditioned on the digit; "
+                                          "prints the validation bits per sample next to a histogram and an "
+                                          "order-16 linear-predictor baseline.")
+    p.add_argument("--model", choices=("gru", "wavenet"), help="sample-level GRU or WaveNet stack (default gru)")
+    p.add_argument("--epochs", type=int, help="passes over the training utterances (default 4)")
+    p.add_argument("--batch-size", type=int, help="utterances per step (default 8)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--train-size", type=int, metavar="N", help="synthesised training utterances (default 1000)")
+    p.add_argument("--threads", type=int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--seed", type=int, help="seed of the initialisation and the batch order (default 0)")
+    p.add_argument("--out", default="runs/speech", help="output directory (default runs/speech)")
+    p.add_argument("--recognizer", metavar="CHECKPOINT",
+                   help="speech recogniser that checks generated words "
+                        "(default runs/recognizer/checkpoint.pt when it exists)")
+    p.add_argument("--words-per-digit", type=int, default=3, metavar="N",
+                   help="words generated per digit for the recogniser check (default 3)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.set_defaults(func=_cmd_train_speech)
+    p = generate_apps.add_parser("speech", help="say a digit with a model of `pyengine train speech`")
+    p.add_argument("--word", required=True, type=_spoken_word, help='the digit to say: "seven" or "7"')
+    p.add_argument("--checkpoint", default="runs/speech/checkpoint.pt", help="written by `pyengine train speech`")
+    p.add_argument("--out", default="speech.wav",
+                   help="WAV file to write (default speech.wav); the picture goes to the same name with .png")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="divides the logits: lower is cleaner, higher noisier (default 1.0)")
+    p.add_argument("--seconds", type=float, help="length (default: the mean length of the word in training)")
+    p.add_argument("--seed", type=int, help="seed of the sampling (default: a fresh one each run)")
+    p.add_argument("--threads", type=int, help="kernel threads")
+    p.set_defaults(func=_cmd_generate_speech)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyengine", description="A CPU deep-learning engine.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -250,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mnist_commands(sub, train_apps)
     _add_text_commands(train_apps, generate_apps)
     _add_recognizer_commands(sub, train_apps)
+    _add_speech_commands(train_apps, generate_apps)
     return parser
 
 
