@@ -414,11 +414,10 @@ def plot_curves(history: list[dict], path: str) -> None:
     minutes = np.cumsum([h["seconds"] for h in history]) / 60
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     axes[0].plot(epochs, [h["train_loss"] for h in history], "o-")
-    axes[0].set(xlabel="epoch", ylabel="CTC loss per label (nats)", title="training loss")
+    axes[0].set(xlabel="epoch", ylabel="CTC loss per label (nats)", title="training loss", yscale="log")
     for ax, xs, label in ((axes[1], epochs, "epoch"), (axes[2], minutes, "training time (minutes)")):
         ax.plot(xs, [100 * h["test_cer_greedy"] for h in history], "s-", color="C1")
-        ax.set(xlabel=label, ylabel="character error rate (%)", title="held-out CER (greedy)")
-        ax.set_yscale("log")
+        ax.set(xlabel=label, ylabel="character error rate (%)", title="held-out CER (greedy)", ylim=(0, None))
     for ax in axes:
         ax.grid(True, alpha=0.3)
     axes[0].xaxis.get_major_locator().set_params(integer=True)
