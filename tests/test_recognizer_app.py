@@ -264,6 +264,7 @@ def test_cli_trains_with_data_resumes_and_recognizes(small_defaults, wav_dir, tm
     (["train", "recognizer", "--train-size", "0"], "--train-size must be positive"),
     (["train", "recognizer", "--epochs", "-1"], "--epochs must be positive"),
     (["train", "recognizer", "--data", "/no/such/folder"], "--data: no folder"),
+    (["train", "recognizer", "--resume", "--out", "empty"], "--resume: no checkpoint at"),
     (["recognize", "missing.wav", "--checkpoint", "none.pt"], "no such checkpoint"),
     (["recognize", "x.wav", "--beam", "0"], "--beam must be positive"),
 ])
