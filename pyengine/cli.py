@@ -170,6 +170,8 @@ def _cmd_train_recognizer(args: argparse.Namespace) -> int:
     problems = [p for p in (_positive(name, value) for name, value in sizes) if p]
     if args.data is not None and not os.path.isdir(args.data):
         problems.append(f"--data: no folder {args.data}")
+    if args.resume and not os.path.isfile(os.path.join(args.out, "checkpoint.pt")):
+        problems.append(f"--resume: no checkpoint at {os.path.join(args.out, 'checkpoint.pt')}")
     if problems:
         print(f"pyengine train recognizer: error: {problems[0]}", file=sys.stderr)
         return 2

@@ -123,6 +123,29 @@ def test_features_are_stacked_normalised_log_mels():
         rec.features(np.zeros(0, np.float32), config)
 
 
+def test_degrade_adds_noise_at_10_to_40_db():
+    rng = np.random.default_rng(0)
+    x = (0.5 * np.sin(2 * np.pi * 300 * np.arange(4000) / 8000)).astype(np.float32)
+    for _ in range(20):
+        y = rec.degrade(x, rng)
+        assert y.dtype == np.float32 and y.shape == x.shape
+        snr = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean((y - x).astype(np.float64) ** 2))
+        assert 9 < snr < 41
+
+
+def test_mask_features_zeroes_one_band_in_every_stacked_frame_and_a_short_span():
+    config = rec.Config(stack=3, n_mels=40)
+    x = np.ones((30, 4, 120), np.float32)
+    rec.mask_features(x, np.array([30, 20, 9, 1]), config, np.random.default_rng(2))
+    bands = x.reshape(30, 4, 3, 40)
+    for b in range(4):
+        masked_bands = np.flatnonzero((bands[:, b] == 0).all(axis=(0, 1)))
+        assert len(masked_bands) <= 8 and np.all(np.diff(masked_bands) == 1)
+        masked_steps = np.flatnonzero((x[:, b] == 0).all(axis=1))
+        assert len(masked_steps) <= 2
+    assert (x == 0).any() and (x == 1).mean() > 0.7
+
+
 def test_length_batches_cover_every_utterance_once_with_similar_lengths():
     lengths = np.random.default_rng(0).integers(5, 60, size=103)
     batches = rec.length_batches(lengths, 10, np.random.default_rng(1))
@@ -241,6 +264,7 @@ def test_cli_trains_with_data_resumes_and_recognizes(small_defaults, wav_dir, tm
     (["train", "recognizer", "--train-size", "0"], "--train-size must be positive"),
     (["train", "recognizer", "--epochs", "-1"], "--epochs must be positive"),
     (["train", "recognizer", "--data", "/no/such/folder"], "--data: no folder"),
+    (["train", "recognizer", "--resume", "--out", "empty"], "--resume: no checkpoint at"),
     (["recognize", "missing.wav", "--checkpoint", "none.pt"], "no such checkpoint"),
     (["recognize", "x.wav", "--beam", "0"], "--beam must be positive"),
 ])
