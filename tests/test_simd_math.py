@@ -7,7 +7,6 @@ in the denormal range (which the kernels flush to zero) the absolute error must
 stay below the smallest normal number.
 """
 import json
-import math
 
 import numpy as np
 import pytest

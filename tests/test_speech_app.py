@@ -13,7 +13,7 @@ import pytest
 import pyengine
 from pyengine.apps import speech
 from pyengine.cli import main
-from pyengine.datasets.audio import mu_law_decode, mu_law_encode, read_wav
+from pyengine.datasets.audio import mu_law_encode, read_wav
 
 
 @dataclass

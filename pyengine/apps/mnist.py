@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,7 +18,7 @@ import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
 from pyengine.apps.progress import Progress
-from pyengine.apps.runs import atomic_write, pyplot, rng_state, set_rng_state, start_run, write_json
+from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
 
 # Mean and standard deviation of the MNIST training pixels (scaled to 0..1): the
 # usual normalisation, so the first layer sees inputs of unit scale.
@@ -255,14 +255,9 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
     model = build_model(config)
     optimiser, scheduler = build_optimiser(model, config, steps_per_epoch)
-    history: list[dict] = []
+    history = resume_from(state, checkpoint_path, model, optimiser, rng, log)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
         restore_schedule(scheduler, state["scheduler"])
-        history = list(state["history"])
-        set_rng_state(rng, state["rng"])
-        log(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
 
     log(f"training on {len(train_x)} images, testing on {len(test_x)}; "
         f"{config.epochs} epochs, batch {config.batch_size}, {pyengine.get_num_threads()} threads")
@@ -277,11 +272,8 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
         log(f"epoch {epoch}: train loss {epoch_stats['train_loss']:.4f} acc {epoch_stats['train_accuracy']:.2%}, "
             f"test loss {test['loss']:.4f} acc {test['accuracy']:.2%}, "
             f"{seconds:.1f} s, {len(train_x) / seconds:.0f} img/s")
-        pyengine.save({  # written to a temporary file and renamed: a crash never leaves half a checkpoint
-            "model": model.state_dict(), "optimizer": optimiser.state_dict(),
-            "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-            "rng": rng_state(rng), "config": asdict(config),
-        }, checkpoint_path)
+        save_checkpoint(checkpoint_path, model, optimiser, epoch, history, rng, config,
+                        scheduler=scheduler.state_dict())
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,7 +21,7 @@ import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
 from pyengine.apps.progress import Progress
-from pyengine.apps.runs import atomic_write, pyplot, rng_state, set_rng_state, start_run, write_json
+from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
 from pyengine.datasets import audio
 from pyengine.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -481,13 +481,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     targets = [encode_label(label) for label in train_set.labels]
     model = build_model(config)
     optimiser = pyengine.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict] = []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
-        history = list(state["history"])
-        set_rng_state(rng, state["rng"])
-        log(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
+    history = resume_from(state, checkpoint_path, model, optimiser, rng, log)
 
     # A model that has learnt nothing emits blanks only: every reference character is deleted (CER 1).
     log(f"training on {len(train_set)} synthesised strings of {config.min_digits}-{config.max_digits} digits, "
@@ -503,10 +497,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
                         "utterances_per_second": len(train_set) / seconds})
         log(f"epoch {epoch}: CTC loss {train_loss:.4f}, held-out CER {100 * test_cer:.2f}% (greedy), "
             f"{seconds:.1f} s, {len(train_set) / seconds:.0f} utt/s")
-        pyengine.save({  # written to a temporary file and renamed: a crash never leaves half a checkpoint
-            "app": "recognizer", "model": model.state_dict(), "optimizer": optimiser.state_dict(),
-            "epoch": epoch, "history": history, "rng": rng_state(rng), "config": asdict(config),
-        }, checkpoint_path)
+        save_checkpoint(checkpoint_path, model, optimiser, epoch, history, rng, config, app="recognizer")
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 
 import numpy as np
 
@@ -47,6 +48,26 @@ def pyplot():
     matplotlib.use("Agg")  # files only: works without a display
     import matplotlib.pyplot as plt
     return plt
+
+
+def resume_from(state, checkpoint_path: str, model, optimiser, rng: np.random.Generator, log) -> list[dict]:
+    """Puts a resumed run's weights, optimiser and random state back and
+    returns its history; a new run (``state`` None) starts with an empty one."""
+    if state is None:
+        return []
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimizer"])
+    set_rng_state(rng, state["rng"])
+    log(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
+    return list(state["history"])
+
+
+def save_checkpoint(path: str, model, optimiser, epoch: int, history: list[dict], rng: np.random.Generator,
+                    config, **extra) -> None:
+    """Everything ``resume_from`` needs, plus ``extra``; pyengine.save writes a
+    temporary file and renames it, so a crash never leaves half a checkpoint."""
+    pyengine.save({"model": model.state_dict(), "optimizer": optimiser.state_dict(), "epoch": epoch,
+                   "history": history, "rng": rng_state(rng), "config": asdict(config), **extra}, path)
 
 
 def rng_state(rng: np.random.Generator) -> dict:

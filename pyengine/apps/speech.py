@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,10 +21,9 @@ import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
 from pyengine.apps.progress import Progress
-from pyengine.apps.runs import atomic_write, pyplot, rng_state, set_rng_state, start_run, write_json
+from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
 from pyengine.datasets.audio import log_mel_spectrogram, mu_law_decode, mu_law_encode, write_wav
 from pyengine.datasets.speech import DIGIT_WORDS
-from pyengine.ops.conv import causal_conv1d
 
 LN2 = math.log(2.0)
 CODES = 256
@@ -484,13 +483,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
         progress.update(progress.total - progress.count)
     model = build_model(config)
     optimiser = pyengine.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict] = []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
-        history = list(state["history"])
-        set_rng_state(rng, state["rng"])
-        log(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
+    history = resume_from(state, checkpoint_path, model, optimiser, rng, log)
 
     baselines = {"histogram_bits_per_sample": histogram_bits(np.concatenate(train_data.codes),
                                                              np.concatenate(val_data.codes)),
@@ -510,10 +503,8 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
                         "seconds": seconds, "samples_per_second": train_data.samples / seconds})
         log(f"epoch {epoch}: train {train_bits:.3f} bits/sample, validation {val_bits:.3f} bits/sample, "
             f"{seconds:.1f} s, {train_data.samples / seconds:.0f} samples/s")
-        pyengine.save({  # written to a temporary file and renamed: a crash never leaves half a checkpoint
-            "model": model.state_dict(), "optimizer": optimiser.state_dict(), "epoch": epoch, "history": history,
-            "rng": rng_state(rng), "config": asdict(config), "lengths": mean_lengths(train_data),
-        }, checkpoint_path)
+        save_checkpoint(checkpoint_path, model, optimiser, epoch, history, rng, config,
+                        lengths=mean_lengths(train_data))
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
 

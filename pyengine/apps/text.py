@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
-from pyengine.apps.runs import atomic_write, pyplot, rng_state, set_rng_state, start_run, write_json
+from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
 from pyengine.apps.progress import Progress
 
 LN2 = math.log(2.0)
@@ -246,13 +246,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     x, y = streams(train_ids, config.batch_size)
     model = build_model(config, len(vocabulary))
     optimiser = pyengine.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict] = []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
-        history = list(state["history"])
-        set_rng_state(rng, state["rng"])
-        log(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
+    history = resume_from(state, checkpoint_path, model, optimiser, rng, log)
 
     log(f"training on {len(train_ids)} characters, validating on {len(val_ids)}; vocabulary {len(vocabulary)}, "
         f"unigram entropy {unigram_bits_per_char(val_ids, len(vocabulary)):.3f} bits/char; "
@@ -269,10 +263,7 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
                         "seconds": seconds, "chars_per_second": chars / seconds})
         log(f"epoch {epoch}: train {train_bpc:.3f} bits/char, validation {val_bpc:.3f} bits/char, "
             f"{seconds:.1f} s, {chars / seconds:.0f} char/s")
-        pyengine.save({  # written to a temporary file and renamed: a crash never leaves half a checkpoint
-            "model": model.state_dict(), "optimizer": optimiser.state_dict(), "vocabulary": vocabulary.chars,
-            "epoch": epoch, "history": history, "rng": rng_state(rng), "config": asdict(config),
-        }, checkpoint_path)
+        save_checkpoint(checkpoint_path, model, optimiser, epoch, history, rng, config, vocabulary=vocabulary.chars)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
 
