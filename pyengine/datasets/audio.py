@@ -65,7 +65,8 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
             channels, width, rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             data = w.readframes(frames)
     except (wave.Error, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable WAV file ({exc})") from exc
+        reason = str(exc) or ("the file ends early" if isinstance(exc, EOFError) else type(exc).__name__)
+        raise ValueError(f"{path}: not a readable WAV file ({reason})") from exc
     if width != 2:
         raise ValueError(f"{path}: expected 16-bit samples, the file has {8 * width}-bit")
     usable = len(data) // (2 * channels) * 2 * channels
