@@ -63,6 +63,10 @@ def test_read_wav_mixes_stereo_and_refuses_8_bit(tmp_path):
         w.writeframes(bytes([128, 130]))
     with pytest.raises(ValueError, match="narrow.wav: expected 16-bit samples, the file has 8-bit"):
         audio.read_wav(narrow)
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes(b"RIFF")
+    with pytest.raises(ValueError, match=r"truncated.wav: not a readable WAV file \(the file ends early\)"):
+        audio.read_wav(str(truncated))
 
 
 def test_write_wav_refuses_a_non_mono_array(tmp_path):
