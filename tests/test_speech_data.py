@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from pyengine.datasets import speech
+from conftest import run_python
 
 
 @pytest.fixture
@@ -74,3 +75,23 @@ def test_bad_synthesis_arguments():
     with pytest.raises(ValueError, match="digits_to_words"):
         speech.digits_to_words("12a")
     assert speech.digits_to_words("305") == "three zero five"
+
+
+def test_a_script_without_a_main_guard_can_make_a_set(tmp_path, cache):
+    # The synthesis workers are fresh interpreters that never import the caller's script.
+    script = tmp_path / "make_set.py"
+    script.write_text("from pyengine.datasets import spoken_digits\n"
+                      "s = spoken_digits(260, seed=3, cache=False)\n"
+                      "print(len(s), len(set(s.labels)))\n")
+    run = run_python([str(script)], timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["260", "10"]
+
+
+def test_a_voice_subset(cache):
+    s = speech.spoken_digits(12, seed=4, voices=["en-us+m3"], cache=False)
+    assert set(s.voices) == {"en-us+m3"}
+    with pytest.raises(ValueError, match="voices must be a non-empty subset"):
+        speech.spoken_digits(3, voices=["klingon"])
+    with pytest.raises(ValueError, match="voices must be a non-empty subset"):
+        speech.spoken_digits(3, voices=[])

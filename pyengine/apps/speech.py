@@ -23,7 +23,7 @@ from pyengine import nn
 from pyengine.apps.progress import Progress
 from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
 from pyengine.datasets.audio import log_mel_spectrogram, mu_law_decode, mu_law_encode, write_wav
-from pyengine.datasets.speech import DIGIT_WORDS
+from pyengine.datasets.speech import DIGIT_WORDS, VOICES, spoken_digits
 
 LN2 = math.log(2.0)
 CODES = 256
@@ -55,6 +55,10 @@ class Config:
     frames: int = 16         # time steps that are told apart; later ones share the last
     lpc_order: int = 16
     eval_batch_size: int = 16
+    voice: str = "all"       # one eSpeak NG voice of speech.VOICES, or "all" of them
+
+    def voice_set(self) -> tuple:
+        return VOICES if self.voice == "all" else (self.voice,)
 
 
 def parse_word(word: str) -> int:
@@ -82,10 +86,9 @@ class Utterances:
         return int(sum(len(c) for c in self.codes))
 
 
-def load_utterances(count: int, seed: int, progress=None) -> Utterances:
-    from pyengine.datasets import spoken_digits
-
-    s = spoken_digits(count, seed=seed, min_digits=1, max_digits=1, sample_rate=SAMPLE_RATE, progress=progress)
+def load_utterances(count: int, seed: int, voices=VOICES, progress=None) -> Utterances:
+    s = spoken_digits(count, seed=seed, min_digits=1, max_digits=1, sample_rate=SAMPLE_RATE, voices=voices,
+                      progress=progress)
     return Utterances([mu_law_encode(w) for w in s.waveforms], np.array([int(l) for l in s.labels], np.int64))
 
 
@@ -478,8 +481,9 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     pyengine.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     with Progress(config.train_size + config.val_size, "synthesising", unit="utt", stream=stream) as progress:
-        train_data = load_utterances(config.train_size, TRAIN_DATA_SEED, lambda n: progress.update(n - progress.count))
-        val_data = load_utterances(config.val_size, VAL_DATA_SEED)
+        train_data = load_utterances(config.train_size, TRAIN_DATA_SEED, config.voice_set(),
+                                     lambda n: progress.update(n - progress.count))
+        val_data = load_utterances(config.val_size, VAL_DATA_SEED, config.voice_set())
         progress.update(progress.total - progress.count)
     model = build_model(config)
     optimiser = pyengine.optim.Adam(model.parameters(), lr=config.lr)

@@ -18,9 +18,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
-import multiprocessing
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,59 +187,82 @@ def cache_dir() -> str:
 
 
 def spoken_digits(count: int, *, seed: int = 0, min_digits: int = 1, max_digits: int = 1, sample_rate: int = 8000,
-                  cache: bool = True, progress=None) -> SpokenDigits:
+                  voices=VOICES, cache: bool = True, progress=None) -> SpokenDigits:
     """``count`` synthesised digit strings of ``min_digits``..``max_digits``
-    digits, each in a voice, rate, pitch, pitch range, word gap and loudness
-    drawn from ``seed``; the same arguments give the same set, bit for bit. With ``cache`` the set is kept in (and read back from)
-    a file under ``cache_dir()``; ``progress``, if given, is called with the
-    number of utterances made so far."""
+    digits, each in a voice (one of ``voices``), rate, pitch, pitch range, word
+    gap and loudness drawn from ``seed``; the same arguments give the same set,
+    bit for bit. With ``cache`` the set is kept in (and read back from) a file
+    under ``cache_dir()``; ``progress``, if given, is called with the number of
+    utterances made so far."""
     if count < 0:
         raise ValueError(f"spoken_digits: count must be >= 0, got {count}")
     if not 1 <= min_digits <= max_digits:
         raise ValueError(f"spoken_digits: need 1 <= min_digits <= max_digits, got {min_digits}, {max_digits}")
     e = engine()
-    key = repr((CACHE_FORMAT, e.version, count, seed, min_digits, max_digits, sample_rate, VOICES))
+    voices = tuple(voices)
+    unknown = [v for v in voices if v not in VOICES]
+    if not voices or unknown:
+        raise ValueError(f"spoken_digits: voices must be a non-empty subset of speech.VOICES, got {unknown or voices}")
+    key = repr((CACHE_FORMAT, e.version, count, seed, min_digits, max_digits, sample_rate, voices))
     path = os.path.join(cache_dir(), "speech", f"digits-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz")
     if cache and os.path.isfile(path):
         try:
             return _read_set(path, sample_rate)
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache file is made again
-    chunks = [(seed, i, min(CHUNK, count - start), min_digits, max_digits, sample_rate)
+    chunks = [(seed, i, min(CHUNK, count - start), min_digits, max_digits, sample_rate, voices)
               for i, start in enumerate(range(0, count, CHUNK))]
-    waveforms, labels, voices = [], [], []
+    result = SpokenDigits([], [], [], sample_rate)
     # A fresh process per chunk: eSpeak NG carries state from one utterance to the
     # next (its pitch flutter runs on), so an utterance is only reproducible as
-    # part of the same sequence of calls from a freshly loaded library.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(min(len(chunks), os.cpu_count() or 1) or 1, maxtasksperchild=1) as pool:
-        for w, l, v in pool.imap(_synthesize_chunk, chunks):
-            waveforms += w
-            labels += l
-            voices += v
+    # part of the same sequence of calls from a freshly loaded library. The
+    # workers are new interpreters that import only pyengine, never the caller's
+    # script (as multiprocessing's spawn would, without a __main__ guard).
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(min(len(chunks), os.cpu_count() or 1) or 1) as pool:
+        parts = [pool.submit(_synthesize_in_worker, chunk, os.path.join(tmp, f"{i}.npz"))
+                 for i, chunk in enumerate(chunks)]
+        for part in parts:
+            chunk = part.result()
+            result.waveforms += chunk.waveforms
+            result.labels += chunk.labels
+            result.voices += chunk.voices
             if progress is not None:
-                progress(len(labels))
-    result = SpokenDigits(waveforms, labels, voices, sample_rate)
+                progress(len(result))
     if cache:
         _write_set(path, result)
     return result
 
 
-def _synthesize_chunk(args):
-    seed, index, count, min_digits, max_digits, sample_rate = args
+def _synthesize_in_worker(chunk: tuple, out: str) -> SpokenDigits:
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-c", "import sys; from pyengine.datasets.speech import _worker_main; "
+                          "_worker_main(sys.argv[1], sys.argv[2])", json.dumps(chunk), out],
+                         env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"spoken_digits: the synthesis process failed:\n{run.stderr.strip()}")
+    return _read_set(out, chunk[5])
+
+
+def _worker_main(chunk_json: str, out: str) -> None:
+    seed, index, count, min_digits, max_digits, sample_rate, voices = json.loads(chunk_json)
+    _write_set(out, _synthesize_chunk(seed, index, count, min_digits, max_digits, sample_rate, tuple(voices)))
+
+
+def _synthesize_chunk(seed, index, count, min_digits, max_digits, sample_rate, voices) -> SpokenDigits:
     rng = np.random.default_rng([seed, index])
-    waveforms, labels, voices = [], [], []
+    chunk = SpokenDigits([], [], [], sample_rate)
     for _ in range(count):
         digits = "".join(str(d) for d in rng.integers(0, 10, size=int(rng.integers(min_digits, max_digits + 1))))
-        voice = VOICES[int(rng.integers(len(VOICES)))]
+        voice = voices[int(rng.integers(len(voices)))]
         x = synthesize(digits_to_words(digits), voice, speed=int(rng.integers(130, 231)),
                        pitch=int(rng.integers(25, 76)), pitch_range=int(rng.integers(20, 81)),
                        word_gap=int(rng.integers(0, 3)), sample_rate=sample_rate)
         peak = float(np.abs(x).max(initial=0.0))
-        waveforms.append((x * (rng.uniform(0.3, 0.9) / peak if peak > 0 else 1.0)).astype(np.float32))
-        labels.append(digits)
-        voices.append(voice)
-    return waveforms, labels, voices
+        chunk.waveforms.append((x * (rng.uniform(0.3, 0.9) / peak if peak > 0 else 1.0)).astype(np.float32))
+        chunk.labels.append(digits)
+        chunk.voices.append(voice)
+    return chunk
 
 
 def _write_set(path: str, s: SpokenDigits) -> None:
