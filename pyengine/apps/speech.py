@@ -51,8 +51,7 @@ class Config:
     hidden: int = 128        # GRU state size
     embedding: int = 32      # size of the previous-code embedding (GRU)
     condition: int = 16      # size of the word-and-time conditioning vector
-    frame: int = 400         # samples per step of the time conditioning (50 ms)
-    frames: int = 16         # time steps that are told apart; later ones share the last
+    frames: int = 16         # steps of the position within the word that are told apart
     lpc_order: int = 16
     eval_batch_size: int = 16
     voice: str = "all"       # one eSpeak NG voice of speech.VOICES, or "all" of them
@@ -92,12 +91,14 @@ def load_utterances(count: int, seed: int, voices=VOICES, progress=None) -> Utte
     return Utterances([mu_law_encode(w) for w in s.waveforms], np.array([int(l) for l in s.labels], np.int64))
 
 
-def condition_ids(words, times, config: Config) -> np.ndarray:
-    """Index of the (word, time step) conditioning vector of sample t of a
-    word: word * frames + min(t // frame, frames - 1). ``words`` (B,) and
-    ``times`` (L,) give (B, L)."""
-    step = np.minimum(np.asarray(times, np.int64) // config.frame, config.frames - 1)
-    return np.asarray(words, np.int64).reshape(-1, 1) * config.frames + step.reshape(1, -1)
+def condition_ids(words, times, lengths, config: Config) -> np.ndarray:
+    """Index of the (word, position) conditioning vector of sample t of a word
+    of ``length`` samples: word * frames + min(t * frames // length, frames - 1).
+    The position is relative, so the same sound of the word gets the same step
+    at any speaking rate. ``words`` and ``lengths`` (B,) and ``times`` (L,) give (B, L)."""
+    lengths = np.maximum(np.asarray(lengths, np.int64).reshape(-1, 1), 1)
+    step = np.minimum(np.asarray(times, np.int64).reshape(1, -1) * config.frames // lengths, config.frames - 1)
+    return np.asarray(words, np.int64).reshape(-1, 1) * config.frames + step
 
 
 def make_batch(data: Utterances, index: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,7 +113,8 @@ def make_batch(data: Utterances, index: np.ndarray, config: Config) -> tuple[np.
         c = data.codes[i]
         targets[row, :len(c)] = c
         inputs[row, 1:len(c)] = c[:-1]
-    return inputs, condition_ids(data.words[index], np.arange(length), config), targets
+    lengths = [len(data.codes[i]) for i in index]
+    return inputs, condition_ids(data.words[index], np.arange(length), lengths, config), targets
 
 
 def length_batches(data: Utterances, batch: int, rng) -> list[np.ndarray]:
@@ -246,8 +248,8 @@ class WaveNet(nn.Module):
             skip = out[:, :, r:] if skip is None else skip + out[:, :, r:]
         return self.output(F.relu(self.hidden(F.relu(skip))))                # (B, L, 256)
 
-    def sampler(self, words: np.ndarray, config: Config) -> "WaveNetSampler":
-        return WaveNetSampler(self, words, config)
+    def sampler(self, words: np.ndarray, lengths, config: Config) -> "WaveNetSampler":
+        return WaveNetSampler(self, words, lengths, config)
 
 
 class SampleGRU(nn.Module):
@@ -267,8 +269,8 @@ class SampleGRU(nn.Module):
         h, _ = self.rnn(x)
         return self.output(h)                                                 # (B, L, 256)
 
-    def sampler(self, words: np.ndarray, config: Config) -> "GRUSampler":
-        return GRUSampler(self, words, config)
+    def sampler(self, words: np.ndarray, lengths, config: Config) -> "GRUSampler":
+        return GRUSampler(self, words, lengths, config)
 
 
 MODELS = {"wavenet": WaveNet, "gru": SampleGRU}
@@ -294,8 +296,8 @@ class WaveNetSampler:
     last d_k inputs in a ring buffer, so a step costs one product per tap
     instead of recomputing the receptive field."""
 
-    def __init__(self, model: WaveNet, words: np.ndarray, config: Config):
-        self.config, self.words = config, np.asarray(words, np.int64)
+    def __init__(self, model: WaveNet, words: np.ndarray, lengths, config: Config):
+        self.config, self.words, self.lengths = config, np.asarray(words, np.int64), lengths
         self.dilations = model.dilations
         self.embed = _array(model.embed.weight)
         # the conditioning term of every layer for each (word, time step): (10 * frames, 2R) per layer
@@ -320,7 +322,7 @@ class WaveNetSampler:
 
     def step(self, previous: np.ndarray) -> np.ndarray:
         """Logits (B, 256) of the sample at t given the codes at t - 1."""
-        cond_ids = condition_ids(self.words, [self.t], self.config)[:, 0]
+        cond_ids = condition_ids(self.words, [self.t], self.lengths, self.config)[:, 0]
         x = self.embed[previous]
         skip = 0.0
         for k, d in enumerate(self.dilations):
@@ -339,8 +341,8 @@ class WaveNetSampler:
 class GRUSampler:
     """The GRU for B utterances one sample at a time, the state carried."""
 
-    def __init__(self, model: SampleGRU, words: np.ndarray, config: Config):
-        self.config, self.words = config, np.asarray(words, np.int64)
+    def __init__(self, model: SampleGRU, words: np.ndarray, lengths, config: Config):
+        self.config, self.words, self.lengths = config, np.asarray(words, np.int64), lengths
         self.embed, self.cond = _array(model.embed.weight), _array(model.condition.weight)
         self.w_ih, self.w_hh = _array(model.rnn.weight_ih_l0), _array(model.rnn.weight_hh_l0)
         self.b_ih, self.b_hh = _array(model.rnn.bias_ih_l0), _array(model.rnn.bias_hh_l0)
@@ -349,7 +351,7 @@ class GRUSampler:
         self.t = 0
 
     def step(self, previous: np.ndarray) -> np.ndarray:
-        cond_ids = condition_ids(self.words, [self.t], self.config)[:, 0]
+        cond_ids = condition_ids(self.words, [self.t], self.lengths, self.config)[:, 0]
         x = np.concatenate([self.embed[previous], self.cond[cond_ids]], axis=1)
         gi, gh = x @ self.w_ih.T + self.b_ih, self.h @ self.w_hh.T + self.b_hh
         n_h = self.h.shape[1]
@@ -362,15 +364,17 @@ class GRUSampler:
 
 
 def sample_codes(model: nn.Module, config: Config, words, length: int, temperature: float = 1.0,
-                 seed: int | None = None, stream=None) -> np.ndarray:
+                 seed: int | None = None, stream=None, word_lengths=None) -> np.ndarray:
     """(B, length) codes drawn one at a time from softmax(logits / temperature)
-    for the words (digits) ``words``."""
+    for the words (digits) ``words``, paced as words of ``word_lengths``
+    samples (default: ``length`` each)."""
     if not temperature > 0:
         raise ValueError(f"generate: temperature must be positive, got {temperature}")
     if length < 1:
         raise ValueError(f"generate: length must be at least one sample, got {length}")
     rng = np.random.default_rng(seed)
-    sampler = model.sampler(np.asarray(words, np.int64), config)
+    words = np.asarray(words, np.int64)
+    sampler = model.sampler(words, np.full(len(words), length) if word_lengths is None else word_lengths, config)
     previous = np.full(len(sampler.words), SILENCE, np.int64)
     codes = np.empty((len(sampler.words), length), np.int64)
     with Progress(length, "sampling", unit="sample", stream=stream) as progress:
@@ -552,7 +556,8 @@ def recognized_fraction(model, config: Config, lengths: list, checkpoint: str, p
 
     recognizer = load_recognizer(checkpoint)
     words = np.repeat(np.arange(10), per_digit)
-    codes = sample_codes(model, config, words, max(lengths), seed=seed, stream=stream)
+    codes = sample_codes(model, config, words, max(lengths), seed=seed, stream=stream,
+                         word_lengths=[lengths[w] for w in words])
     waveforms = [mu_law_decode(c[:lengths[w]]) for c, w in zip(codes, words)]
     heard = recognizer.transcribe(waveforms, sample_rate=SAMPLE_RATE, beam=8)
     results = [{"word": str(w), "heard": str(h)} for w, h in zip(words, heard)]
