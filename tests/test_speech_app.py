@@ -287,3 +287,9 @@ def test_cli_errors_are_clear(tmp_path, capsys):
         main(["train", "speech", "--train-size", "0", "--out", str(tmp_path / "zero")])
     assert exit_.value.code == 2
     assert "argument --train-size: must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_conditioning_steps_are_relative_to_the_word_length():
+    config = TinyConfig(frames=4)
+    ids = speech.condition_ids([2, 3], [0, 50, 99, 150, 250], [100, 200], config)
+    np.testing.assert_array_equal(ids, [[8, 10, 11, 11, 11], [12, 13, 13, 15, 15]])
