@@ -307,11 +307,11 @@ def _add_speech_commands(train_apps, generate_apps) -> None:
                                           "prints the validation bits per sample next to a histogram and an "
                                           "order-16 linear-predictor baseline.")
     p.add_argument("--model", choices=("gru", "wavenet"), help="sample-level GRU or WaveNet stack (default gru)")
-    p.add_argument("--epochs", type=_positive_int, help="passes over the training utterances (default 4)")
+    p.add_argument("--epochs", type=_positive_int, help="passes over the training utterances (default 5)")
     p.add_argument("--batch-size", type=_positive_int, help="utterances per step (default 8)")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 3e-3)")
     p.add_argument("--train-size", type=_positive_int, metavar="N", help="synthesised training utterances (default 1000)")
-    p.add_argument("--hidden", type=_positive_int, help="GRU state size (default 128)")
+    p.add_argument("--hidden", type=_positive_int, help="GRU state size (default 256)")
     p.add_argument("--voice", choices=("all", *VOICES), metavar="VOICE",
                    help='the eSpeak NG voice of the training words, e.g. en-us+m3, or "all" (default all)')
     p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
@@ -320,8 +320,8 @@ def _add_speech_commands(train_apps, generate_apps) -> None:
     p.add_argument("--recognizer", metavar="CHECKPOINT",
                    help="speech recogniser that checks generated words "
                         "(default runs/recognizer/checkpoint.pt when it exists)")
-    p.add_argument("--words-per-digit", type=_positive_int, default=3, metavar="N",
-                   help="words generated per digit for the recogniser check (default 3)")
+    p.add_argument("--words-per-digit", type=_positive_int, default=5, metavar="N",
+                   help="words generated per digit for the recogniser check (default 5)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.set_defaults(func=_cmd_train_speech)
     p = generate_apps.add_parser("speech", help="say a digit with a model of `pyengine train speech`")

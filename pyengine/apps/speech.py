@@ -38,7 +38,7 @@ class Config:
     """Everything that decides a training run; stored in every checkpoint."""
 
     model: str = "gru"
-    epochs: int = 4
+    epochs: int = 5
     batch_size: int = 8
     lr: float = 3e-3
     clip: float = 1.0
@@ -48,7 +48,7 @@ class Config:
     channels: int = 32       # WaveNet residual channels
     skip_channels: int = 64  # WaveNet skip channels
     layers: int = 10         # WaveNet layers, dilations 1, 2, 4, ... 2^(layers-1)
-    hidden: int = 128        # GRU state size
+    hidden: int = 256        # GRU state size
     embedding: int = 32      # size of the previous-code embedding (GRU)
     condition: int = 16      # size of the word-and-time conditioning vector
     frames: int = 16         # steps of the position within the word that are told apart
@@ -468,7 +468,7 @@ class TrainResult:
 
 
 def train(config: Config, out_dir: str, resume: bool = False, threads: int | None = None,
-          recognizer: str | None = None, words_per_digit: int = 3, log=print, on_epoch_end=None,
+          recognizer: str | None = None, words_per_digit: int = 5, log=print, on_epoch_end=None,
           stream=None) -> TrainResult:
     """Trains the speech generator, writing into ``out_dir``: checkpoint.pt
     after every epoch, and at the end curves.png and metrics.json.
