@@ -236,9 +236,11 @@ def spoken_digits(count: int, *, seed: int = 0, min_digits: int = 1, max_digits:
 def _synthesize_in_worker(chunk: tuple, out: str) -> SpokenDigits:
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    # Started in the folder that holds this pyengine: `python -c` looks in its
+    # working folder first, where a source checkout would shadow the installed package.
     run = subprocess.run([sys.executable, "-c", "import sys; from pyengine.datasets.speech import _worker_main; "
                           "_worker_main(sys.argv[1], sys.argv[2])", json.dumps(chunk), out],
-                         env=env, capture_output=True, text=True)
+                         env=env, cwd=package_root, capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"spoken_digits: the synthesis process failed:\n{run.stderr.strip()}")
     return _read_set(out, chunk[5])
