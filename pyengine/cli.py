@@ -175,22 +175,14 @@ def _add_text_commands(train_apps, generate_apps) -> None:
 
 
 def _cmd_train_recognizer(args: argparse.Namespace) -> int:
-    import os
-
     from pyengine.apps import recognizer
+    from pyengine.datasets.speech import SpeechSynthesisError
 
     keys = ("epochs", "batch_size", "lr", "train_size", "hidden", "seed", "data")
-    problems = []
-    if args.data is not None and not os.path.isdir(args.data):
-        problems.append(f"--data: no folder {args.data}")
-    if args.resume and not os.path.isfile(os.path.join(args.out, "checkpoint.pt")):
-        problems.append(f"--resume: no checkpoint at {os.path.join(args.out, 'checkpoint.pt')}")
-    if problems:
-        print(f"pyengine train recognizer: error: {problems[0]}", file=sys.stderr)
-        return 2
     given = {key: getattr(args, key) for key in keys}
     config = recognizer.Config(**{key: value for key, value in given.items() if value is not None})
-    return _run_training("recognizer", recognizer.train, config, args, (OSError, ValueError, ImportError))
+    return _run_training("recognizer", recognizer.train, config, args,
+                         (OSError, ValueError, ImportError, SpeechSynthesisError))
 
 
 def _cmd_recognize(args: argparse.Namespace) -> int:
@@ -209,11 +201,12 @@ def _cmd_recognize(args: argparse.Namespace) -> int:
             if len(samples) == 0:
                 raise ValueError(f"{path}: the file holds no samples")
             recordings.append((samples, rate))
+        texts = [rec.transcribe([samples], sample_rate=rate, beam=args.beam)[0] for samples, rate in recordings]
     except (OSError, ValueError) as exc:
         print(f"pyengine recognize: error: {exc}", file=sys.stderr)
-        return 2
-    for path, (samples, rate) in zip(args.files, recordings):
-        print(f"{path}: {rec.transcribe([samples], sample_rate=rate, beam=args.beam)[0]}")
+        return 1
+    for path, text in zip(args.files, texts):
+        print(f"{path}: {text}")
     return 0
 
 
@@ -248,7 +241,7 @@ def _cmd_train_speech(args: argparse.Namespace) -> int:
     import os
 
     from pyengine.apps import speech
-    from pyengine.datasets.speech import SpeechSynthesisUnavailable
+    from pyengine.datasets.speech import SpeechSynthesisError
 
     keys = ("model", "epochs", "batch_size", "lr", "train_size", "seed", "hidden", "voice")
     given = {key: getattr(args, key) for key in keys}
@@ -268,7 +261,7 @@ def _cmd_train_speech(args: argparse.Namespace) -> int:
         speech.train(config, out, resume=resume, threads=threads, recognizer=recognizer,
                      words_per_digit=args.words_per_digit)
     return _run_training("speech", train, config, args,
-                         (OSError, ValueError, ImportError, SpeechSynthesisUnavailable))
+                         (OSError, ValueError, ImportError, SpeechSynthesisError))
 
 
 def _spoken_word(text: str) -> str:

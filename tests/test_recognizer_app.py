@@ -15,8 +15,6 @@ from pyengine.apps import recognizer as rec
 from pyengine.cli import main
 from pyengine.datasets import speech, write_wav
 
-pytestmark = pytest.mark.skipif(not speech.available(), reason="eSpeak NG is not installed")
-
 # Small enough to train in seconds, large enough to beat the all-blank baseline (CER 1) by far.
 QUICK = dict(epochs=5, batch_size=16, lr=1e-2, train_size=240, test_size=40, hidden=32, max_digits=3, seed=3)
 QUIET = dict(log=lambda *a: None, stream=io.StringIO())
@@ -260,29 +258,36 @@ def test_cli_trains_with_data_resumes_and_recognizes(small_defaults, wav_dir, tm
     assert all(line.split(": ")[1] == "" or line.split(": ")[1].isdigit() for line in lines)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "recognizer", "--train-size", "0"], "argument --train-size: must be a positive integer, got 0"),
-    (["train", "recognizer", "--epochs", "-1"], "argument --epochs: must be a positive integer, got -1"),
-    (["train", "recognizer", "--data", "/no/such/folder"], "--data: no folder"),
-    (["train", "recognizer", "--resume", "--out", "empty"], "--resume: no checkpoint at"),
-    (["recognize", "missing.wav", "--checkpoint", "none.pt"], "no such checkpoint"),
-    (["recognize", "x.wav", "--beam", "0"], "argument --beam: must be a positive integer, got 0"),
+@pytest.mark.parametrize("args, code, message", [
+    (["train", "recognizer", "--train-size", "0"], 2, "argument --train-size: must be a positive integer, got 0"),
+    (["train", "recognizer", "--epochs", "-1"], 2, "argument --epochs: must be a positive integer, got -1"),
+    (["recognize", "x.wav", "--beam", "0"], 2, "argument --beam: must be a positive integer, got 0"),
+    (["train", "recognizer", "--data", "/no/such/folder"], 1, "--data: no folder"),
+    (["train", "recognizer", "--resume", "--out", "empty"], 1, "--resume: no checkpoint at"),
+    (["recognize", "missing.wav", "--checkpoint", "none.pt"], 1, "no such checkpoint"),
 ])
-def test_cli_errors_are_clear(args, message, tmp_path, monkeypatch, capsys):
+def test_cli_errors_are_clear(args, code, message, tmp_path, monkeypatch, capsys):
+    """Usage errors exit 2 (argparse), errors found while running exit 1; both as one line."""
     monkeypatch.chdir(tmp_path)
     try:
-        code = main(args)
-    except SystemExit as exit_:  # argparse's usage errors
-        code = exit_.code
-    assert code == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+        assert main(args) == code
+    except SystemExit as exit_:
+        assert exit_.code == code
+    assert message in capsys.readouterr().err
+
+
+def test_cli_reports_missing_speech_synthesis(tmp_path, monkeypatch, capsys):
+    def unavailable():
+        raise speech.SpeechSynthesisUnavailable("speech synthesis needs eSpeak NG")
+    monkeypatch.setattr(speech, "engine", unavailable)
+    assert main(["train", "recognizer", "--out", str(tmp_path)]) == 1
+    assert "pyengine train recognizer: error: speech synthesis needs eSpeak NG" in capsys.readouterr().err
 
 
 def test_cli_refuses_unreadable_wavs(quick_run, tmp_path, capsys):
     out, _ = quick_run
     (tmp_path / "bad.wav").write_bytes(b"RIFF....WAVEjunk")
-    assert main(["recognize", str(tmp_path / "bad.wav"), "--checkpoint", str(out / "checkpoint.pt")]) == 2
+    assert main(["recognize", str(tmp_path / "bad.wav"), "--checkpoint", str(out / "checkpoint.pt")]) == 1
     assert "bad.wav: not a readable WAV file" in capsys.readouterr().err
-    assert main(["recognize", str(tmp_path / "gone.wav"), "--checkpoint", str(out / "checkpoint.pt")]) == 2
+    assert main(["recognize", str(tmp_path / "gone.wav"), "--checkpoint", str(out / "checkpoint.pt")]) == 1
     assert "gone.wav" in capsys.readouterr().err

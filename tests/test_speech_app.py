@@ -242,7 +242,8 @@ def test_recognizer_check_reports_the_fraction_heard_right(quick_run, monkeypatc
     calls = []
     monkeypatch.setitem(sys.modules, "pyengine.apps.recognizer", fake_recognizer_module(calls))
     lengths = [300 + 10 * d for d in range(10)]
-    fraction, heard = speech.recognized_fraction(result.model, TinyConfig(), lengths, "rec.pt", 2, seed=0,
+    recognizer = sys.modules["pyengine.apps.recognizer"].load_recognizer("rec.pt")
+    fraction, heard = speech.recognized_fraction(result.model, TinyConfig(), lengths, recognizer, 2, seed=0,
                                                  stream=io.StringIO())
     assert calls[0] == "rec.pt"
     waveforms, rate, beam = calls[1]

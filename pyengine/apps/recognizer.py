@@ -72,7 +72,7 @@ class Config:
 # ---- features -------------------------------------------------------------------------------
 def features(waveform: np.ndarray, config: Config, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """(steps, stack * n_mels) float32 inputs of the network for one waveform:
-    the log-mel spectrogram (25.6 ms windows every 10 ms at 8 kHz), clipped to
+    the log-mel spectrogram (32 ms windows every 10 ms at 8 kHz), clipped to
     DYNAMIC_RANGE below its maximum, normalised per mel band to zero mean and
     unit variance over the utterance (loudness and channel drop out), then
     ``stack`` consecutive frames concatenated (the end padded by repeating the

@@ -229,10 +229,6 @@ class WaveNet(nn.Module):
         self.hidden = nn.Linear(s, s)
         self.output = nn.Linear(s, CODES)
 
-    @property
-    def receptive_field(self) -> int:
-        return sum(self.dilations) + 1
-
     def forward(self, inputs, conditions):
         r = self.embed.embedding_dim
         length = inputs.shape[1]
@@ -479,8 +475,13 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     ends by generating ``words_per_digit`` words per digit and reporting the
     fraction the recogniser hears as the requested digit."""
     if config.train_size < 1 or config.val_size < 1:
-        raise ValueError(f"speech: --train-size and the validation size must be at least 1, "
+        raise ValueError(f"speech: the training and validation sizes must be at least 1, "
                          f"got {config.train_size} and {config.val_size}")
+    listener = None
+    if recognizer:  # loaded first: a wrong checkpoint fails now, not after the training
+        from pyengine.apps.recognizer import load_recognizer
+
+        listener = load_recognizer(recognizer)
     config, checkpoint_path, state = start_run(config, out_dir, resume, threads)
     pyengine.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -532,8 +533,8 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
         f"histogram {baselines['histogram_bits_per_sample']:.3f}, linear predictor "
         f"{baselines['lpc_bits_per_sample']:.3f} "
         f"({baselines['lpc_bits_per_sample'] - metrics['val_bits_per_sample']:.3f} bits/sample below it)")
-    if recognizer:
-        fraction, heard = recognized_fraction(model, config, mean_lengths(train_data), recognizer,
+    if listener is not None:
+        fraction, heard = recognized_fraction(model, config, mean_lengths(train_data), listener,
                                               words_per_digit, seed=config.seed, stream=stream)
         metrics["recognized_fraction"] = fraction
         metrics["recognized"] = heard
@@ -547,14 +548,11 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     return TrainResult(model, history, metrics)
 
 
-def recognized_fraction(model, config: Config, lengths: list, checkpoint: str, per_digit: int,
+def recognized_fraction(model, config: Config, lengths: list, recognizer, per_digit: int,
                         seed: int | None = None, stream=None) -> tuple[float, list]:
-    """Generates ``per_digit`` words for each digit and lets the recogniser
-    of ``checkpoint`` transcribe them: (fraction heard as the requested digit,
-    [{"word": digit, "heard": transcript}, ...])."""
-    from pyengine.apps.recognizer import load_recognizer
-
-    recognizer = load_recognizer(checkpoint)
+    """Generates ``per_digit`` words for each digit and lets ``recognizer``
+    (from ``pyengine.apps.recognizer.load_recognizer``) transcribe them:
+    (fraction heard as the requested digit, [{"word": digit, "heard": transcript}, ...])."""
     words = np.repeat(np.arange(10), per_digit)
     codes = sample_codes(model, config, words, max(lengths), seed=seed, stream=stream,
                          word_lengths=[lengths[w] for w in words])
@@ -578,7 +576,7 @@ def load_generator(checkpoint_path: str) -> tuple[nn.Module, Config, list]:
 
 
 def plot_waveform(waveform: np.ndarray, title: str, path: str) -> None:
-    """The waveform and its log-mel spectrogram (25 ms frames every 10 ms, 40 mel bands)."""
+    """The waveform and its log-mel spectrogram (32 ms windows every 10 ms, 40 mel bands)."""
     plt = pyplot()
     seconds = np.arange(len(waveform)) / SAMPLE_RATE
     mel = log_mel_spectrogram(waveform, SAMPLE_RATE)

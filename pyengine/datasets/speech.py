@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -47,8 +48,12 @@ _RATE, _VOLUME, _PITCH, _RANGE, _WORDGAP = 1, 2, 3, 4, 7
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
-class SpeechSynthesisUnavailable(RuntimeError):
-    pass
+class SpeechSynthesisError(RuntimeError):
+    """Speech could not be synthesised."""
+
+
+class SpeechSynthesisUnavailable(SpeechSynthesisError):
+    """No eSpeak NG library could be loaded."""
 
 
 class _Espeak:
@@ -208,7 +213,7 @@ def spoken_digits(count: int, *, seed: int = 0, min_digits: int = 1, max_digits:
     if cache and os.path.isfile(path):
         try:
             return _read_set(path, sample_rate)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # a damaged cache file is made again
     chunks = [(seed, i, min(CHUNK, count - start), min_digits, max_digits, sample_rate, voices)
               for i, start in enumerate(range(0, count, CHUNK))]
@@ -221,13 +226,17 @@ def spoken_digits(count: int, *, seed: int = 0, min_digits: int = 1, max_digits:
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(min(len(chunks), os.cpu_count() or 1) or 1) as pool:
         parts = [pool.submit(_synthesize_in_worker, chunk, os.path.join(tmp, f"{i}.npz"))
                  for i, chunk in enumerate(chunks)]
-        for part in parts:
-            chunk = part.result()
-            result.waveforms += chunk.waveforms
-            result.labels += chunk.labels
-            result.voices += chunk.voices
-            if progress is not None:
-                progress(len(result))
+        try:
+            for part in parts:
+                chunk = part.result()
+                result.waveforms += chunk.waveforms
+                result.labels += chunk.labels
+                result.voices += chunk.voices
+                if progress is not None:
+                    progress(len(result))
+        except BaseException:  # a failed chunk or Ctrl-C: start no further workers
+            pool.shutdown(cancel_futures=True)
+            raise
     if cache:
         _write_set(path, result)
     return result
@@ -235,14 +244,14 @@ def spoken_digits(count: int, *, seed: int = 0, min_digits: int = 1, max_digits:
 
 def _synthesize_in_worker(chunk: tuple, out: str) -> SpokenDigits:
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     # Started in the folder that holds this pyengine: `python -c` looks in its
     # working folder first, where a source checkout would shadow the installed package.
     run = subprocess.run([sys.executable, "-c", "import sys; from pyengine.datasets.speech import _worker_main; "
                           "_worker_main(sys.argv[1], sys.argv[2])", json.dumps(chunk), out],
-                         env=env, cwd=package_root, capture_output=True, text=True)
+                         cwd=package_root, capture_output=True, text=True)
     if run.returncode != 0:
-        raise RuntimeError(f"spoken_digits: the synthesis process failed:\n{run.stderr.strip()}")
+        last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+        raise SpeechSynthesisError(f"spoken_digits: the synthesis process failed: {last}")
     return _read_set(out, chunk[5])
 
 
