@@ -53,6 +53,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_run_options(p, app: str) -> None:
+    """The options every `train APP` command shares."""
+    p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--out", default=f"runs/{app}", help=f"output directory (default runs/{app})")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+
+
+def _config_from(args: argparse.Namespace, config_type, keys):
+    """An app's Config with the options given on the command line, its defaults for the rest."""
+    return config_type(**{key: getattr(args, key) for key in keys if getattr(args, key) is not None})
+
+
 def _run_training(app: str, train, config, args: argparse.Namespace, user_errors: tuple) -> int:
     """Runs an app's train(config, out, resume, threads): the errors a user can
     cause become one line on stderr, and Ctrl-C says how to continue."""
@@ -72,8 +84,7 @@ def _cmd_train_mnist(args: argparse.Namespace) -> int:
     from pyengine.apps import mnist
     from pyengine.datasets import DatasetError
 
-    given = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr", "seed", "limit", "data")}
-    config = mnist.Config(**{key: value for key, value in given.items() if value is not None})
+    config = _config_from(args, mnist.Config, ("epochs", "batch_size", "lr", "seed", "limit", "data"))
     return _run_training("mnist", mnist.train, config, args, (DatasetError, FileNotFoundError, ImportError))
 
 
@@ -104,11 +115,9 @@ def _add_mnist_commands(sub, train_apps) -> None:
     p.add_argument("--epochs", type=_positive_int, help="passes over the training images (default 12)")
     p.add_argument("--batch-size", type=_positive_int, help="images per step (default 64)")
     p.add_argument("--lr", type=_positive_float, help="peak learning rate of the one-cycle schedule (default 3e-3)")
-    p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--seed", type=int, help="seed of the initialisation, shuffling, shifts and dropout (default 0; the 4,000/1,000 split is fixed)")
-    p.add_argument("--out", default="runs/mnist", help="output directory (default runs/mnist)")
+    _add_run_options(p, "mnist")
     p.add_argument("--data", metavar="DIR", help="directory with the MNIST IDX files (train-images-idx3-ubyte[.gz] ...)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N images only (quick runs)")
     p.set_defaults(func=_cmd_train_mnist)
     p = sub.add_parser("predict", help="classify images of handwritten digits with a trained model")
@@ -122,8 +131,7 @@ def _cmd_train_text(args: argparse.Namespace) -> int:
     from pyengine.apps import text
 
     keys = ("epochs", "batch_size", "seq_len", "hidden", "cell", "lr", "seed", "limit_chars", "data")
-    given = {key: getattr(args, key) for key in keys}
-    config = text.Config(**{key: value for key, value in given.items() if value is not None})
+    config = _config_from(args, text.Config, keys)
     return _run_training("text", text.train, config, args, (OSError, UnicodeDecodeError, ValueError))
 
 
@@ -157,10 +165,8 @@ def _add_text_commands(train_apps, generate_apps) -> None:
     p.add_argument("--hidden", type=_positive_int, help="size of the recurrent state (default 256)")
     p.add_argument("--cell", choices=("lstm", "gru"), help="recurrent cell (default gru)")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 3e-3)")
-    p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--seed", type=int, help="seed of the initialisation and the window offsets (default 0)")
-    p.add_argument("--out", default="runs/text", help="output directory (default runs/text)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    _add_run_options(p, "text")
     p.add_argument("--limit-chars", type=_positive_int, metavar="N", help="use the first N characters only (quick runs)")
     p.set_defaults(func=_cmd_train_text)
     p = generate_apps.add_parser("text", help="sample characters from a model of `pyengine train text`")
@@ -179,8 +185,7 @@ def _cmd_train_recognizer(args: argparse.Namespace) -> int:
     from pyengine.datasets.speech import SpeechSynthesisError
 
     keys = ("epochs", "batch_size", "lr", "train_size", "hidden", "seed", "data")
-    given = {key: getattr(args, key) for key in keys}
-    config = recognizer.Config(**{key: value for key, value in given.items() if value is not None})
+    config = _config_from(args, recognizer.Config, keys)
     return _run_training("recognizer", recognizer.train, config, args,
                          (OSError, ValueError, ImportError, SpeechSynthesisError))
 
@@ -221,12 +226,10 @@ def _add_recognizer_commands(sub, train_apps) -> None:
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 3e-3)")
     p.add_argument("--train-size", type=_positive_int, metavar="N", help="synthesised training strings (default 6000)")
     p.add_argument("--hidden", type=_positive_int, help="GRU state size per direction (default 128)")
-    p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--seed", type=int, help="seed of the training strings, initialisation and batch order (default 0)")
-    p.add_argument("--out", default="runs/recognizer", help="output directory (default runs/recognizer)")
+    _add_run_options(p, "recognizer")
     p.add_argument("--data", metavar="WAV_DIR",
                    help="also report the CER on <digits>_<speaker>_<index>.wav recordings in this folder")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.set_defaults(func=_cmd_train_recognizer)
     p = sub.add_parser("recognize", help="transcribe WAV files of spoken digits with a trained recogniser")
     p.add_argument("files", nargs="+", metavar="FILE.wav", help="16-bit PCM WAV files, any sample rate")
@@ -244,8 +247,7 @@ def _cmd_train_speech(args: argparse.Namespace) -> int:
     from pyengine.datasets.speech import SpeechSynthesisError
 
     keys = ("model", "epochs", "batch_size", "lr", "train_size", "seed", "hidden", "voice")
-    given = {key: getattr(args, key) for key in keys}
-    config = speech.Config(**{key: value for key, value in given.items() if value is not None})
+    config = _config_from(args, speech.Config, keys)
     recognizer = args.recognizer
     if recognizer is None:
         if os.path.isfile(speech.DEFAULT_RECOGNIZER):
@@ -307,15 +309,13 @@ def _add_speech_commands(train_apps, generate_apps) -> None:
     p.add_argument("--hidden", type=_positive_int, help="GRU state size (default 256)")
     p.add_argument("--voice", choices=("all", *VOICES), metavar="VOICE",
                    help='the eSpeak NG voice of the training words, e.g. en-us+m3, or "all" (default all)')
-    p.add_argument("--threads", type=_positive_int, help="kernel threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--seed", type=int, help="seed of the initialisation and the batch order (default 0)")
-    p.add_argument("--out", default="runs/speech", help="output directory (default runs/speech)")
+    _add_run_options(p, "speech")
     p.add_argument("--recognizer", metavar="CHECKPOINT",
                    help="speech recogniser that checks generated words "
                         "(default runs/recognizer/checkpoint.pt when it exists)")
     p.add_argument("--words-per-digit", type=_positive_int, default=5, metavar="N",
                    help="words generated per digit for the recogniser check (default 5)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.set_defaults(func=_cmd_train_speech)
     p = generate_apps.add_parser("speech", help="say a digit with a model of `pyengine train speech`")
     p.add_argument("--word", required=True, type=_spoken_word, help='the digit to say: "seven" or "7"')

@@ -76,6 +76,8 @@ def test_bad_set_arguments(kwargs, message):
 def test_bad_synthesis_arguments():
     with pytest.raises(ValueError, match="speed must be 80..450"):
         speech.synthesize("one", speed=20)
+    with pytest.raises(ValueError, match="synthesize: voice must be one of speech.VOICES.*'klingon'"):
+        speech.synthesize("one", voice="klingon")
     with pytest.raises(ValueError, match="pitch must be 0..100"):
         speech.synthesize("one", pitch=101)
     with pytest.raises(ValueError, match="digits_to_words"):

@@ -89,7 +89,7 @@ class _Espeak:
     def speak(self, text: str, voice: str, speed: int, pitch: int, pitch_range: int, word_gap: int) -> np.ndarray:
         with self.lock:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise ValueError(f"synthesize: eSpeak NG has no voice {voice!r}")
+                raise SpeechSynthesisError(f"synthesize: eSpeak NG could not load the voice {voice!r}")
             for parameter, value in ((_RATE, speed), (_PITCH, pitch), (_RANGE, pitch_range), (_WORDGAP, word_gap),
                                      (_VOLUME, 100)):
                 self.lib.espeak_SetParameter(parameter, int(value), 0)
@@ -151,12 +151,15 @@ def trim_silence(x: np.ndarray, threshold: float = 0.01, margin: int = 160) -> n
 
 def synthesize(text: str, voice: str = "en-us", speed: int = 175, pitch: int = 50, pitch_range: int = 50,
                word_gap: int = 0, sample_rate: int = 8000) -> np.ndarray:
-    """``text`` spoken by eSpeak NG: a float32 waveform at ``sample_rate``,
-    silence trimmed. eSpeak NG keeps state between utterances, so the same
-    call can differ in a few samples from one call to the next;
-    ``spoken_digits`` is reproducible. ``speed`` is in words per minute (80..450), ``pitch`` and
-    ``pitch_range`` are 0..100, ``word_gap`` is extra pause between words in
-    units of 10 ms."""
+    """``text`` spoken by eSpeak NG in ``voice`` (one of ``VOICES``): a float32
+    waveform at ``sample_rate``, silence trimmed. eSpeak NG keeps state between
+    utterances, so the same call can differ in a few samples from one call to
+    the next; ``spoken_digits`` is reproducible. ``speed`` is in words per
+    minute (80..450), ``pitch`` and ``pitch_range`` are 0..100, ``word_gap`` is
+    extra pause between words in units of 10 ms."""
+    # eSpeak NG accepts any voice name and falls back to a default one silently.
+    if voice not in VOICES:
+        raise ValueError(f"synthesize: voice must be one of speech.VOICES (e.g. 'en-us+m3'), got {voice!r}")
     if not 80 <= speed <= 450:
         raise ValueError(f"synthesize: speed must be 80..450 words per minute, got {speed}")
     for name, value in (("pitch", pitch), ("pitch_range", pitch_range)):
