@@ -2,8 +2,8 @@
 
 The sizes sweep the register tiles of both paths (AVX2: 6 x 16 float32,
 6 x 8 float64; scalar: 4 x 8, 4 x 4), and the shapes reach each path of the
-driver: matrix-vector (m or n = 1), skinny (min(m, n) <= 16 or tiny, A read
-in place), and blocked (packed five loops, k split into several passes).
+driver: matrix-vector (m or n = 1), thin k (k <= 8, C written row by row),
+skinny (min(m, n) <= 16 or tiny, A read in place), and blocked (packed five loops, k split into several passes).
 Run the file with PYENGINE_ISA=scalar as well.
 """
 import itertools
@@ -23,10 +23,10 @@ def one_thread(threads):
     """The bulk of the checks run on one thread (the results do not depend on
     the count, which the thread tests below check): fast on a busy machine."""
     threads(1)
-# One shape per driver path: gemv (both forms), skinny, tiny, blocked with
+# One shape per driver path: gemv (both forms), thin k, skinny, tiny, blocked with
 # two passes over k (k > 256) and edge tiles in both directions, reading A
 # in place (n <= 128) and packing it.
-PATH_SHAPES = [(1, 40, 33), (33, 40, 1), (7, 50, 33), (20, 30, 40), (29, 300, 37), (23, 300, 150)]
+PATH_SHAPES = [(1, 40, 33), (33, 40, 1), (37, 5, 41), (7, 50, 33), (20, 30, 40), (29, 300, 37), (23, 300, 150)]
 
 
 def layout(x, kind):
@@ -90,6 +90,8 @@ SIZES = [
     (31, 257, 37), (67, 523, 61), (131, 131, 127),
     # tall-skinny and short-wide (skinny path), matrix-vector up to ~1000
     (1009, 29, 5), (11, 37, 1013), (1, 997, 1009), (1013, 991, 1), (1, 7, 1),
+    # thin k: one to eight outer products, across the 4-row sweeps of the kernel
+    (53, 1, 70), (41, 4, 33), (29, 7, 131), (64, 8, 100),
     # the one big square-ish case
     (251, 263, 241),
 ]
@@ -143,7 +145,7 @@ def test_nan_in_the_inputs_propagates_through_relu():
 # Shapes for each path and each way the threads split the work, each with
 # enough work (> 3 x 2^20 multiply-adds) to use 3 threads.
 THREAD_SHAPES = [(300, 200, 60), (60, 200, 300), (5, 700, 1000), (1000, 700, 5), (1, 2000, 1600), (1600, 2000, 1),
-                 (130, 600, 140)]
+                 (1000, 3, 1200), (130, 600, 140)]
 
 
 @pytest.mark.parametrize("m,k,n", THREAD_SHAPES)

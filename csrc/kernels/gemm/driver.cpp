@@ -56,6 +56,10 @@ constexpr int64_t kGemvFmaCost = 8;
 // each element of it is used by at most a few register tiles, so packing it
 // would cost as much memory traffic as the multiply itself.
 constexpr int64_t kSkinny = 16;
+// Up to this depth a product is a sum of a few outer products (a weight
+// gradient at batch 1, say): each element of C costs k FMAs but a whole
+// store, so the product runs at store bandwidth and goes row by row.
+constexpr int64_t kThinK = 8;
 // Below this many columns the blocked product reads A in place rather than
 // packing it: each element of A then feeds only n / 16 cycles of FMAs, too
 // few to repay the copy, even the vectorised one (pack.cpp).
@@ -209,6 +213,35 @@ void gemv(const GemmProblem<T>& p, const GemvShape<T>& s) {
       MicroTile<T> t = tile_at(p, j0, 0, j1 - j0, 1);
       t.epilogue = epilogue_at(p, j0, 0);
       store_tile(y + j0, 1, t);
+    }
+  });
+}
+
+// ---- thin k: a few outer products ----------------------------------------
+
+// C is written row by row with the axpy gemv kernel, C(i, :) = sum_p A(i, p)
+// B(p, :): whole lines in address order, which the hardware prefetcher
+// streams, rather than register tiles that pay a kernel call and six
+// scattered row stores per 6 x 16 results. Rows are split over the threads.
+template <typename T>
+void gemm_thin_k(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
+  // Without an epilogue the kernel writes C's rows itself; otherwise each
+  // row goes through a buffer and the shared epilogue.
+  const bool direct = p.c_cs == 1 && p.alpha == T(1) && p.beta == T(0) && !p.bias_n && !p.bias_m &&
+                      p.activation == Activation::none;
+  const int nthreads = threads_for(p.m, p.n, p.k * kGemvFmaCost, p.threaded);
+  const int64_t row_len = direct ? 0 : round_up(p.n, 16);
+  ScratchBuffer rows(static_cast<size_t>(nthreads) * row_len * sizeof(T));
+  parallel_run(nthreads, [&](int tid, int nt) {
+    T* const row = rows.as<T>() + tid * row_len;
+    T x[kThinK];
+    for (int64_t i = split_begin(0, p.m, nt, tid); i < split_begin(0, p.m, nt, tid + 1); ++i) {
+      for (int64_t q = 0; q < p.k; ++q) x[q] = p.a[i * p.a_rs + q * p.a_cs];
+      kern.gemv_axpy(p.k, p.n, x, p.b, p.b_rs, direct ? p.c + i * p.c_rs : row);
+      if (direct) continue;
+      MicroTile<T> t = tile_at(p, i, 0, 1, p.n);
+      t.epilogue = epilogue_at(p, i, 0);
+      store_tile(row, 0, t);
     }
   });
 }
@@ -380,6 +413,7 @@ void gemm(const GemmProblem<T>& problem) {
   if (p.k == 0) return gemm_empty_k(p);
   GemvShape<T> shape;
   if ((p.m == 1 || p.n == 1) && gemv_shape(p, kern, shape)) return gemv(p, shape);
+  if (p.k <= kThinK && p.b_cs == 1) return gemm_thin_k(p, kern);
   const bool tiny = p.m * p.n * p.k <= 64 * 64 * 64;
   if (std::min(p.m, p.n) <= kSkinny || (tiny && p.b_cs == 1)) return gemm_skinny(p, kern);
   gemm_blocked(p, kern);

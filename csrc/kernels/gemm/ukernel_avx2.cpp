@@ -88,18 +88,37 @@ void ukernel(const MicroTile<T>& t) {
   }
 
   const Epilogue<T>& ep = t.epilogue;
-  if (t.m != kMR || t.n != NR || t.c_cs != 1) {
-    // Edge tiles and strided C go through the shared scalar epilogue on a
-    // copy of the tile (in L1).
+  if (t.n != NR || t.c_cs != 1) {
+    // Tiles cut short in n and strided C go through the shared scalar
+    // epilogue on a copy of the tile (in L1); tiles short in m store their
+    // rows below.
     alignas(64) T ab[kMR * NR];
     for (int i = 0; i < kMR; ++i)
       for (int v = 0; v < kNV; ++v) acc[i][v].store(ab + i * NR + v * W);
     store_tile(ab, NR, t);
     return;
   }
+  // The two stores nearly every call makes, with no branch per vector: a
+  // plain product (beta = 0) and a later pass over k adding to C (beta = 1).
+  const bool plain = t.alpha == T(1) && !ep.bias_n && !ep.bias_m && ep.activation == Activation::none;
+  if (plain && (t.beta == T(0) || t.beta == T(1))) {
+    const bool add = t.beta == T(1);
+#pragma GCC unroll 6
+    for (int i = 0; i < t.m; ++i) {
+      T* c = t.c + i * t.c_rs;
+      if (add) {
+        (acc[i][0] + V::loadu(c)).storeu(c);
+        (acc[i][1] + V::loadu(c + W)).storeu(c + W);
+      } else {
+        acc[i][0].storeu(c);
+        acc[i][1].storeu(c + W);
+      }
+    }
+    return;
+  }
   const V alpha = V::broadcast(t.alpha), beta = V::broadcast(t.beta);
 #pragma GCC unroll 6
-  for (int i = 0; i < kMR; ++i) {
+  for (int i = 0; i < t.m; ++i) {
     T* c = t.c + i * t.c_rs;
     for (int v = 0; v < kNV; ++v) {
       V x = acc[i][v] * alpha;
@@ -111,44 +130,46 @@ void ukernel(const MicroTile<T>& t) {
   }
 }
 
-// y[j] = sum_p x[p] * mat[p * rs + j]: four rows of mat per sweep over y,
-// so y is loaded and stored once per four FMAs; y is swept in chunks that
-// stay in L1. Each y[j] adds the rows in order p = 0, 1, ..., the scalar
-// tail with the same single-rounding FMA as the vector lanes.
-template <typename T>
-void gemv_axpy(int64_t k, int64_t n, const T* x, const T* mat, int64_t rs, T* y) {
+// y[j1:j2] (+)= sum of R rows of mat, r[q * rs + j], times x[q], in order
+// q = 0 .. R-1; kFirst starts from zero in registers rather than from y. The
+// scalar tail uses the same single-rounding FMA as the vector lanes.
+template <typename T, int R, bool kFirst>
+void axpy_rows(const T* x, const T* r, int64_t rs, int64_t j1, int64_t j2, T* y) {
   using V = Vec<T>;
   constexpr int W = V::size;
+  V xv[R];
+  for (int q = 0; q < R; ++q) xv[q] = V::broadcast(x[q]);
+  int64_t j = j1;
+  for (; j + W <= j2; j += W) {
+    V v = kFirst ? V::zero() : V::loadu(y + j);
+    for (int q = 0; q < R; ++q) v = fmadd(xv[q], V::loadu(r + q * rs + j), v);
+    v.storeu(y + j);
+  }
+  for (; j < j2; ++j) {
+    T v = kFirst ? T(0) : y[j];
+    for (int q = 0; q < R; ++q) v = std::fma(x[q], r[q * rs + j], v);
+    y[j] = v;
+  }
+}
+
+// y[j] = sum_p x[p] * mat[p * rs + j]: four rows of mat per sweep over y,
+// so y is loaded and stored once per four FMAs; y is swept in chunks that
+// stay in L1, and the first sweep starts from zero rather than from a
+// cleared y (for k <= 4, an outer product, that halves the memory traffic).
+template <typename T>
+void gemv_axpy(int64_t k, int64_t n, const T* x, const T* mat, int64_t rs, T* y) {
   constexpr int64_t kChunk = 1024;
-  std::fill(y, y + n, T(0));
-  for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
-    const int64_t j1 = std::min(n, j0 + kChunk);
-    int64_t p = 0;
-    for (; p + 4 <= k; p += 4) {
+  for (int64_t j1 = 0; j1 < n; j1 += kChunk) {
+    const int64_t j2 = std::min(n, j1 + kChunk);
+    for (int64_t p = 0; p < k; p += 4) {
       const T* r = mat + p * rs;
-      const V x0 = V::broadcast(x[p]), x1 = V::broadcast(x[p + 1]);
-      const V x2 = V::broadcast(x[p + 2]), x3 = V::broadcast(x[p + 3]);
-      int64_t j = j0;
-      for (; j + W <= j1; j += W) {
-        V v = V::loadu(y + j);
-        v = fmadd(x0, V::loadu(r + j), v);
-        v = fmadd(x1, V::loadu(r + rs + j), v);
-        v = fmadd(x2, V::loadu(r + 2 * rs + j), v);
-        v = fmadd(x3, V::loadu(r + 3 * rs + j), v);
-        v.storeu(y + j);
+      const bool first = p == 0;
+      switch (std::min<int64_t>(4, k - p)) {
+        case 1: (first ? axpy_rows<T, 1, true> : axpy_rows<T, 1, false>)(x + p, r, rs, j1, j2, y); break;
+        case 2: (first ? axpy_rows<T, 2, true> : axpy_rows<T, 2, false>)(x + p, r, rs, j1, j2, y); break;
+        case 3: (first ? axpy_rows<T, 3, true> : axpy_rows<T, 3, false>)(x + p, r, rs, j1, j2, y); break;
+        default: (first ? axpy_rows<T, 4, true> : axpy_rows<T, 4, false>)(x + p, r, rs, j1, j2, y); break;
       }
-      for (; j < j1; ++j) {
-        T v = y[j];
-        for (int q = 0; q < 4; ++q) v = std::fma(x[p + q], r[q * rs + j], v);
-        y[j] = v;
-      }
-    }
-    for (; p < k; ++p) {
-      const T* r = mat + p * rs;
-      const V xp = V::broadcast(x[p]);
-      int64_t j = j0;
-      for (; j + W <= j1; j += W) fmadd(xp, V::loadu(r + j), V::loadu(y + j)).storeu(y + j);
-      for (; j < j1; ++j) y[j] = std::fma(x[p], r[j], y[j]);
     }
   }
 }
