@@ -150,6 +150,30 @@ def test_non_contiguous_inputs_are_read_correctly():
     assert_close(got, ref.rnn_layer("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh)[0], np.float32)
 
 
+@pytest.mark.parametrize("mode,hidden", [("lstm", 300), ("gru", 300), ("lstm", 1030)])
+def test_large_batches_agree_with_the_same_rows_in_small_batches(mode, hidden):
+    # A batch of 20 runs the per-step products on the blocked GEMM path, with the
+    # recurrent weight packed once per call (k over several blocks; 4 x 1030 gate
+    # columns over two column blocks); batches of 10 read the weight in place.
+    # The rows of a batch are independent, so the two must agree.
+    args = layer_arrays(mode, 3, 20, 7, hidden, np.float64)
+    y, h_n, c_n, ws = K.rnn_layer_forward(mode, *args)
+    want_y, want_h, _ = ref.rnn_layer(mode, *args)
+    assert_close(y, want_y, np.float64)
+    assert_close(h_n, want_h, np.float64)
+    gy = np.random.default_rng(2).standard_normal(y.shape)
+    grads = K.rnn_layer_backward(mode, gy, None, None, args[0], args[3], args[4], ws)
+    halves = []
+    for rows in (slice(0, 10), slice(10, 20)):
+        part = [args[0][:, rows], args[1][rows], None if args[2] is None else args[2][rows], *args[3:]]
+        part_ws = K.rnn_layer_forward(mode, *part)[3]
+        halves.append(K.rnn_layer_backward(mode, gy[:, rows], None, None, part[0], part[3], part[4], part_ws))
+    assert_close(grads[0], np.concatenate([halves[0][0], halves[1][0]], axis=1), np.float64)
+    assert_close(grads[1], np.concatenate([halves[0][1], halves[1][1]]), np.float64)
+    for i in (3, 4, 5, 6):  # weight and bias gradients: sums over the rows
+        assert_close(grads[i], halves[0][i] + halves[1][i], np.float64, scale=10)
+
+
 def test_results_are_identical_for_any_thread_count(threads):
     args = layer_arrays("lstm", 5, 70, 9, 65, np.float32)  # threaded products and gate passes
     results = []

@@ -296,16 +296,31 @@ void gemm_skinny(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
 
 // ---- the blocked product: the five loops ----------------------------------
 
+// The k and n blocks of a product, which fix where each panel of packed B
+// goes: k is cut into equal blocks of at most kc (784 = 4 x 196 rather than
+// 3 x 256 + 16, so no pass is a thin one that reloads C for little work),
+// and n into equal blocks of whole register tiles.
+struct KnBlocks {
+  int64_t kc, nc;
+};
+
+KnBlocks kn_blocks(const Blocking& bs, int64_t k, int64_t n) {
+  return {round_up(ceil_div(k, ceil_div(k, bs.kc)), 4), round_up(ceil_div(n, ceil_div(n, bs.nc)), bs.nr)};
+}
+
+// Where the panels of B(pc:pc+kc, jc:jc+nc) start in a whole packed B: the
+// column blocks one after another, each holding its k blocks in order.
+int64_t packed_b_offset(int64_t k, int64_t jc, int64_t pc, int64_t ncur, int nr) {
+  return jc * k + round_up(ncur, nr) * pc;
+}
+
 template <typename T>
 void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   const Blocking bs = blocking_for<T>(kern.blocks);
   const int mr = bs.mr, nr = bs.nr;
-  // k is cut into equal blocks of at most kc: 784 = 4 x 196 rather than
-  // 3 x 256 + 16, so no pass is a thin one that reloads C for little work.
-  const int64_t k_blocks = ceil_div(p.k, bs.kc);
-  const int64_t kc = round_up(ceil_div(p.k, k_blocks), 4);
-  // n and m are cut into equal blocks too, in whole register tiles.
-  const int64_t nc = round_up(ceil_div(p.n, ceil_div(p.n, bs.nc)), nr);
+  const KnBlocks kn = kn_blocks(bs, p.k, p.n);
+  const int64_t kc = kn.kc, nc = kn.nc;
+  const T* const prepacked = p.packed_b;
   const int nthreads = threads_for(p.m, p.n, p.k, p.threaded);
   const bool pack_a = p.n > kPackAMinColumns || (p.a_rs != 1 && p.a_cs != 1);
 
@@ -322,7 +337,7 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   // Two buffers for packed B, used by alternate passes over k: a thread that
   // finished pass pc packs pass pc + 1 into the other one while the rest
   // still read theirs, so one barrier per pass suffices.
-  const int64_t b_block = round_up(kc * nc, 16);
+  const int64_t b_block = prepacked ? 0 : round_up(kc * nc, 16);
   ScratchBuffer packed_b(2 * b_block * sizeof(T));
   ScratchBuffer packed_a(static_cast<size_t>(nthreads) * a_block * sizeof(T));
   SpinBarrier barrier;
@@ -343,16 +358,21 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
       // Loop 4: over the k dimension, kc at a time (rank-kc updates of C).
       for (int64_t pc = 0; pc < p.k; pc += kc) {
         const int64_t kcur = std::min(kc, p.k - pc);
-        T* const bp = packed_b.as<T>() + (pc / kc % 2) * b_block;
         const bool last_k = pc + kcur == p.k;
-        // Pack B(pc:pc+kc, jc:jc+nc) into NR-column panels, the panels shared
-        // out over the threads; everyone waits until the whole block is in.
-        for (int64_t jp = split_begin(0, n_panels, nt, tid); jp < split_begin(0, n_panels, nt, tid + 1); ++jp) {
-          const int64_t j = jc + jp * nr;
-          pack_b_panel(kcur, static_cast<int>(std::min<int64_t>(nr, p.n - j)), nr,
-                       p.b + pc * p.b_rs + j * p.b_cs, p.b_rs, p.b_cs, bp + jp * nr * kcur);
+        const T* bp = prepacked ? prepacked + packed_b_offset(p.k, jc, pc, ncur, nr) : nullptr;
+        if (!prepacked) {
+          // Pack B(pc:pc+kc, jc:jc+nc) into NR-column panels, the panels
+          // shared out over the threads; everyone waits until the whole
+          // block is in.
+          T* const dst = packed_b.as<T>() + (pc / kc % 2) * b_block;
+          for (int64_t jp = split_begin(0, n_panels, nt, tid); jp < split_begin(0, n_panels, nt, tid + 1); ++jp) {
+            const int64_t j = jc + jp * nr;
+            pack_b_panel(kcur, static_cast<int>(std::min<int64_t>(nr, p.n - j)), nr,
+                         p.b + pc * p.b_rs + j * p.b_cs, p.b_rs, p.b_cs, dst + jp * nr * kcur);
+          }
+          barrier.wait(nt);
+          bp = dst;
         }
-        barrier.wait(nt);
 
         // Loop 3: over this thread's rows of the m dimension, mc at a time
         // (A block in L2).
@@ -384,7 +404,7 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
         }
       }
       // The next block of columns packs into buffers still being read.
-      barrier.wait(nt);
+      if (!prepacked) barrier.wait(nt);
     }
   });
 }
@@ -402,21 +422,73 @@ GemmProblem<T> transposed(const GemmProblem<T>& p) {
   return t;
 }
 
+enum class GemmPath { empty, empty_k, gemv, thin_k, skinny, blocked };
+
+// Which path runs depends only on the shape and the strides (of the
+// problem as given: a column-major C is handled by the caller).
+template <typename T>
+GemmPath gemm_path(const GemmProblem<T>& p, const GemmKernels<T>& kern, GemvShape<T>& shape) {
+  if (p.m == 0 || p.n == 0) return GemmPath::empty;
+  if (p.k == 0) return GemmPath::empty_k;
+  if ((p.m == 1 || p.n == 1) && gemv_shape(p, kern, shape)) return GemmPath::gemv;
+  if (p.k <= kThinK && p.b_cs == 1) return GemmPath::thin_k;
+  const bool tiny = p.m * p.n * p.k <= 64 * 64 * 64;
+  if (std::min(p.m, p.n) <= kSkinny || (tiny && p.b_cs == 1)) return GemmPath::skinny;
+  return GemmPath::blocked;
+}
+
+bool col_major_c(int64_t c_rs, int64_t c_cs, int64_t n) { return c_cs != 1 && c_rs == 1 && n > 1; }
+
 }  // namespace
 
 template <typename T>
 void gemm(const GemmProblem<T>& problem) {
-  if (problem.m == 0 || problem.n == 0) return;
-  const bool col_major_c = problem.c_cs != 1 && problem.c_rs == 1 && problem.n > 1;
-  const GemmProblem<T> p = col_major_c ? transposed(problem) : problem;
+  const bool flip = col_major_c(problem.c_rs, problem.c_cs, problem.n);
+  GemmProblem<T> p = flip ? transposed(problem) : problem;
+  if (flip) p.packed_b = nullptr;  // B became A: its packing no longer applies
   const GemmKernels<T>& kern = gemm_kernels_for<T>();
-  if (p.k == 0) return gemm_empty_k(p);
   GemvShape<T> shape;
-  if ((p.m == 1 || p.n == 1) && gemv_shape(p, kern, shape)) return gemv(p, shape);
-  if (p.k <= kThinK && p.b_cs == 1) return gemm_thin_k(p, kern);
-  const bool tiny = p.m * p.n * p.k <= 64 * 64 * 64;
-  if (std::min(p.m, p.n) <= kSkinny || (tiny && p.b_cs == 1)) return gemm_skinny(p, kern);
-  gemm_blocked(p, kern);
+  switch (gemm_path(p, kern, shape)) {
+    case GemmPath::empty: return;
+    case GemmPath::empty_k: return gemm_empty_k(p);
+    case GemmPath::gemv: return gemv(p, shape);
+    case GemmPath::thin_k: return gemm_thin_k(p, kern);
+    case GemmPath::skinny: return gemm_skinny(p, kern);
+    case GemmPath::blocked: return gemm_blocked(p, kern);
+  }
+}
+
+template <typename T>
+int64_t gemm_packed_b_size(const GemmProblem<T>& p) {
+  const GemmKernels<T>& kern = gemm_kernels_for<T>();
+  GemvShape<T> shape;
+  if (col_major_c(p.c_rs, p.c_cs, p.n) || gemm_path(p, kern, shape) != GemmPath::blocked) return 0;
+  return round_up(p.n, kern.blocks.nr) * p.k;
+}
+
+template <typename T>
+void gemm_pack_b(const GemmProblem<T>& p, T* dst) {
+  const GemmKernels<T>& kern = gemm_kernels_for<T>();
+  const Blocking bs = blocking_for<T>(kern.blocks);
+  const int nr = bs.nr;
+  const KnBlocks kn = kn_blocks(bs, p.k, p.n);
+  // Every (column block, k block, panel) in the order gemm_blocked reads them.
+  for (int64_t jc = 0; jc < p.n; jc += kn.nc) {
+    const int64_t ncur = std::min(kn.nc, p.n - jc);
+    const int64_t n_panels = ceil_div(ncur, nr);
+    for (int64_t pc = 0; pc < p.k; pc += kn.kc) {
+      const int64_t kcur = std::min(kn.kc, p.k - pc);
+      T* const block = dst + packed_b_offset(p.k, jc, pc, ncur, nr);
+      const int nthreads = threads_for(kcur, ncur, 1, p.threaded);
+      parallel_run(nthreads, [&](int tid, int nt) {
+        for (int64_t jp = split_begin(0, n_panels, nt, tid); jp < split_begin(0, n_panels, nt, tid + 1); ++jp) {
+          const int64_t j = jc + jp * nr;
+          pack_b_panel(kcur, static_cast<int>(std::min<int64_t>(nr, p.n - j)), nr,
+                       p.b + pc * p.b_rs + j * p.b_cs, p.b_rs, p.b_cs, block + jp * nr * kcur);
+        }
+      });
+    }
+  }
 }
 
 template <typename T>
@@ -469,6 +541,10 @@ double peak_gflops(int threads) {
 
 template void gemm<float>(const GemmProblem<float>&);
 template void gemm<double>(const GemmProblem<double>&);
+template int64_t gemm_packed_b_size<float>(const GemmProblem<float>&);
+template int64_t gemm_packed_b_size<double>(const GemmProblem<double>&);
+template void gemm_pack_b<float>(const GemmProblem<float>&, float*);
+template void gemm_pack_b<double>(const GemmProblem<double>&, double*);
 template void gemm_batched<float>(const GemmProblem<float>&, int64_t, int64_t, int64_t, int64_t);
 template void gemm_batched<double>(const GemmProblem<double>&, int64_t, int64_t, int64_t, int64_t);
 template double peak_gflops<float>(int);

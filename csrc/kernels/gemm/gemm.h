@@ -29,10 +29,23 @@ struct GemmProblem {
   // false when the caller already splits its work over threads (e.g. a batch):
   // the product then runs on the calling thread only.
   bool threaded = true;
+  // B already in the blocked path's panels (gemm_pack_b), or null. Used only
+  // when the blocked path runs; b, b_rs and b_cs must describe B either way.
+  const T* packed_b = nullptr;
 };
 
 template <typename T>
 void gemm(const GemmProblem<T>& p);
+
+// A B used by many products (a recurrent weight, once per time step) is
+// packed once: gemm_packed_b_size(p) elements (0 when p's shape does not run
+// the blocked path, which then reads B in place anyway), filled by
+// gemm_pack_b(p, dst) and passed as p.packed_b to every product with the
+// same k, n and B. The packed layout depends on k and n only, not on m.
+template <typename T>
+int64_t gemm_packed_b_size(const GemmProblem<T>& p);
+template <typename T>
+void gemm_pack_b(const GemmProblem<T>& p, T* dst);
 
 // A stack of `batch` products sharing p's shapes, scalars, bias and
 // activation: product i reads A at p.a + i * a_bs, B at p.b + i * b_bs and

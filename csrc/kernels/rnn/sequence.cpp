@@ -38,23 +38,13 @@ Matrix<T> row_major(const T* data, int64_t rows, int64_t cols, int64_t row_strid
 // waking the other threads costs, and many times that on a loaded machine.
 constexpr int64_t kThreadedGemmWork = int64_t(1) << 17;
 
-// C (row-major, row stride ldc) := a @ b + beta * C + bias_n. An empty
-// contraction (k = 0) is written here, so gemm only ever sees real products.
+// The product a @ b into a row-major C (row stride ldc), as gemm takes it.
 template <typename T>
-void matmul(const Matrix<T>& a, const Matrix<T>& b, T* c, int64_t ldc, T beta, const T* bias_n = nullptr) {
-  if (a.cols == 0) {
-    for (int64_t i = 0; i < a.rows; ++i)
-      for (int64_t j = 0; j < b.cols; ++j) {
-        T& v = c[i * ldc + j];
-        v = (beta != T(0) ? beta * v : T(0)) + (bias_n ? bias_n[j] : T(0));
-      }
-    return;
-  }
+GemmProblem<T> product(const Matrix<T>& a, const Matrix<T>& b, T* c, int64_t ldc) {
   GemmProblem<T> p;
   p.m = a.rows;
   p.n = b.cols;
   p.k = a.cols;
-  p.beta = beta;
   p.a = a.data;
   p.a_rs = a.rs;
   p.a_cs = a.cs;
@@ -64,10 +54,51 @@ void matmul(const Matrix<T>& a, const Matrix<T>& b, T* c, int64_t ldc, T beta, c
   p.c = c;
   p.c_rs = ldc;
   p.c_cs = 1;
-  p.bias_n = bias_n;
   p.threaded = a.rows * b.cols * a.cols >= kThreadedGemmWork;
+  return p;
+}
+
+// C (row-major, row stride ldc) := a @ b + beta * C + bias_n, with b's
+// panels from gemm_pack_b when packed_b is given. An empty contraction
+// (k = 0) is written here, so gemm only ever sees real products.
+template <typename T>
+void matmul(const Matrix<T>& a, const Matrix<T>& b, T* c, int64_t ldc, T beta, const T* bias_n = nullptr,
+            const T* packed_b = nullptr) {
+  if (a.cols == 0) {
+    for (int64_t i = 0; i < a.rows; ++i)
+      for (int64_t j = 0; j < b.cols; ++j) {
+        T& v = c[i * ldc + j];
+        v = (beta != T(0) ? beta * v : T(0)) + (bias_n ? bias_n[j] : T(0));
+      }
+    return;
+  }
+  GemmProblem<T> p = product(a, b, c, ldc);
+  p.beta = beta;
+  p.bias_n = bias_n;
+  p.packed_b = packed_b;
   gemm(p);
 }
+
+// The recurrent weight multiplies every step's state: packed once for the
+// whole sequence, rather than by gemm at every step. `rows` is the batch.
+// The buffer is empty (and gemm reads b in place) for shapes whose product
+// does not pack b, such as a batch of one.
+template <typename T>
+class PackedWeight {
+ public:
+  PackedWeight(int64_t rows, const Matrix<T>& b)
+      : problem_(product<T>({nullptr, rows, b.rows, b.rows, 1}, b, nullptr, b.cols)),
+        size_(gemm_packed_b_size(problem_)),
+        buf_(size_ * sizeof(T)) {
+    if (size_ > 0) gemm_pack_b(problem_, buf_.as<T>());
+  }
+  const T* data() const { return size_ > 0 ? buf_.as<T>() : nullptr; }
+
+ private:
+  GemmProblem<T> problem_;
+  int64_t size_;  // elements; the pool's block may be larger
+  ScratchBuffer buf_;
+};
 
 // out[j] = sum over rows of a[r, j], each column summed in row order whatever
 // the thread count, so the bias gradients are deterministic.
@@ -167,6 +198,7 @@ void rnn_layer_forward(const RnnLayerForward<T>& p) {
   transpose(p.w_hh, GH, H, w_hh_t_buf.as<T>());
   const Matrix<T> w_hh_t = row_major<T>(w_hh_t_buf.as<T>(), H, GH, GH);
   matmul(row_major(p.x, S * B, I, I), w_ih_t, gx, GH, T(0), input_bias);
+  const PackedWeight<T> w_hh_packed(B, w_hh_t);
 
   ScratchBuffer gh_buf((gru ? B * GH : 0) * sizeof(T));
   T* gh = gh_buf.as<T>();
@@ -184,8 +216,8 @@ void rnn_layer_forward(const RnnLayerForward<T>& p) {
       if (lstm) std::copy(p.c_n + b * H, p.c_n + (b + 1) * H, ws + b * W + H);
     }
     const Matrix<T> h_prev = row_major<T>(ws, B, H, W);
-    if (gru) matmul(h_prev, w_hh_t, gh, GH, T(0), p.b_hh);  // gh = h_prev @ w_hh^T + b_hh
-    else matmul(h_prev, w_hh_t, gx_t, GH, T(1));            // gx_t += h_prev @ w_hh^T
+    if (gru) matmul(h_prev, w_hh_t, gh, GH, T(0), p.b_hh, w_hh_packed.data());  // gh = h_prev @ w_hh^T + b_hh
+    else matmul(h_prev, w_hh_t, gx_t, GH, T(1), static_cast<const T*>(nullptr), w_hh_packed.data());  // gx_t += h_prev @ w_hh^T
 
     for_each_batch_row<T>(B, GH, [&](int64_t b) {
       T* y = p.y + (t * B + b) * H;
@@ -230,6 +262,7 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
   copy_or_zero(p.dh_n, dh, B * H);
   if (lstm) copy_or_zero(p.dc_n, dc, B * H);
   const Matrix<T> w_hh = row_major(p.w_hh, GH, H, H);
+  const PackedWeight<T> w_hh_packed(B, w_hh);
 
   for (int64_t s = S - 1; s >= 0; --s) {
     const int64_t t = p.reverse ? S - 1 - s : s;
@@ -259,7 +292,7 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
       cell.backward(r);
     });
     // dh_prev += dgh_t (B, GH) @ w_hh (GH, H)
-    matmul(row_major<T>(dgh + t * B * GH, B, GH, GH), w_hh, dh_prev, H, T(1));
+    matmul(row_major<T>(dgh + t * B * GH, B, GH, GH), w_hh, dh_prev, H, T(1), static_cast<const T*>(nullptr), w_hh_packed.data());
     std::swap(dh, dh_prev);
     std::swap(dc, dc_prev);
   }
