@@ -29,6 +29,20 @@ T activate(T v, Activation act) {
 template <typename T>
 void store_tile(const T* ab, int64_t ab_rs, const MicroTile<T>& t) {
   const Epilogue<T>& ep = t.epilogue;
+  // A plain store or accumulation (the matrix-vector steps of a recurrent
+  // layer, say) in loops without a branch per element, which the compiler
+  // vectorises; the same values as the general loop below.
+  const bool plain = t.alpha == T(1) && !ep.bias_n && !ep.bias_m && ep.activation == Activation::none;
+  if (plain && (t.beta == T(0) || t.beta == T(1)) && (t.c_cs == 1 || t.n == 1)) {
+    for (int i = 0; i < t.m; ++i) {
+      const T* src = ab + i * ab_rs;
+      T* c = t.c + i * t.c_rs;
+      if (t.beta == T(0)) std::copy(src, src + t.n, c);
+      else
+        for (int j = 0; j < t.n; ++j) c[j] += src[j];
+    }
+    return;
+  }
   for (int i = 0; i < t.m; ++i) {
     T* c = t.c + i * t.c_rs;
     for (int j = 0; j < t.n; ++j) {
