@@ -88,6 +88,11 @@ CASES = [
     ((1, 2, 4, 4), (3, 2, 4, 4), {}),                                             # kernel = input
     ((1, 3, 5, 5), (2, 3, 4, 2), dict(padding="same")),                           # even kernel: odd cell bottom/right
     ((1, 3, 6, 5), (2, 3, 3, 3), dict(padding="valid")),
+    # big enough for the blocked GEMM: columns unfolded straight into its packed
+    # panels (a last panel cut short, strides and dilation, two blocks of k)
+    ((2, 8, 13, 21), (20, 8, 3, 3), dict(padding=1)),
+    ((1, 6, 23, 29), (18, 6, 3, 3), dict(stride=(2, 1), padding=2, dilation=2)),
+    ((1, 32, 9, 10), (17, 32, 3, 3), dict(padding=1)),
 ]
 
 
@@ -108,7 +113,7 @@ def test_conv2d_without_bias_and_zero_batch():
     assert y.shape == (0, 4, 3, 3)
 
 
-@pytest.mark.parametrize("budget", [4096, 20000])
+@pytest.mark.parametrize("budget", [4096, 20000, 40000])
 def test_conv2d_chunked_batch_and_rows(budget):
     """A small scratch budget forces several chunks per batch and, below one
     image's columns, chunks of output rows; results stay the reference's."""
@@ -116,6 +121,7 @@ def test_conv2d_chunked_batch_and_rows(budget):
     try:
         K.set_conv_scratch_budget(budget)
         check_conv((5, 6, 9, 10), (4, 6, 3, 3), padding=1)
+        check_conv((2, 8, 13, 21), (40, 8, 3, 3), padding=1)  # chunks of 6 rows pack, the last row does not
         check_conv((3, 6, 8, 7), (6, 3, 3, 2), dtype=np.float64, stride=(2, 1), padding=1, groups=2)
     finally:
         K.set_conv_scratch_budget(saved)
