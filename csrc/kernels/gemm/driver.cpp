@@ -498,6 +498,7 @@ void gemm_batched(const GemmProblem<T>& p, int64_t batch, int64_t a_bs, int64_t 
     q.a = p.a + i * a_bs;
     q.b = p.b + i * b_bs;
     q.c = p.c + i * c_bs;
+    if (b_bs != 0) q.packed_b = nullptr;  // one packed B serves only a broadcast B
     q.threaded = threaded;
     gemm(q);
   };

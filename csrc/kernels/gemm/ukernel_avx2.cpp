@@ -159,6 +159,7 @@ void axpy_rows(const T* x, const T* r, int64_t rs, int64_t j1, int64_t j2, T* y)
 template <typename T>
 void gemv_axpy(int64_t k, int64_t n, const T* x, const T* mat, int64_t rs, T* y) {
   constexpr int64_t kChunk = 1024;
+  if (k == 0) std::fill(y, y + n, T(0));  // the empty sum; no sweep below writes y
   for (int64_t j1 = 0; j1 < n; j1 += kChunk) {
     const int64_t j2 = std::min(n, j1 + kChunk);
     for (int64_t p = 0; p < k; p += 4) {
