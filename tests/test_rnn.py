@@ -174,16 +174,22 @@ def test_large_batches_agree_with_the_same_rows_in_small_batches(mode, hidden):
         assert_close(grads[i], halves[0][i] + halves[1][i], np.float64, scale=10)
 
 
-def test_results_are_identical_for_any_thread_count(threads):
-    args = layer_arrays("lstm", 5, 70, 9, 65, np.float32)  # threaded products and gate passes
+@pytest.mark.parametrize("mode,batch,hidden", [
+    ("lstm", 5, 65),    # batch too small for the blocked GEMM: W_hh^T read in place
+    ("lstm", 70, 65),   # threaded products on a once-packed W_hh, threaded gate passes
+    ("gru", 40, 300),   # the same with k over two GEMM blocks
+])
+def test_results_are_identical_for_any_thread_count(threads, mode, batch, hidden):
+    args = layer_arrays(mode, 5, batch, 9, hidden, np.float32)
     results = []
-    for n in (1, 2):
+    for n in (1, 2, 3):
         threads(n)
-        y, h_n, c_n, ws = K.rnn_layer_forward("lstm", *args)
-        grads = K.rnn_layer_backward("lstm", np.ones_like(y), h_n, c_n, args[0], args[3], args[4], ws)
+        y, h_n, c_n, ws = K.rnn_layer_forward(mode, *args)
+        grads = K.rnn_layer_backward(mode, np.ones_like(y), h_n, c_n, args[0], args[3], args[4], ws)
         results.append([y, h_n, c_n, *grads])
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
 
 
 # ---- kernels: single-step cells --------------------------------------------
