@@ -26,7 +26,7 @@ def one_thread(threads):
 # One shape per driver path: gemv (both forms), thin k, skinny, tiny, blocked with
 # two passes over k (k > 256) and edge tiles in both directions, reading A
 # in place (n <= 128) and packing it.
-PATH_SHAPES = [(1, 40, 33), (33, 40, 1), (37, 5, 41), (7, 50, 33), (20, 30, 40), (29, 300, 37), (23, 300, 150)]
+PATH_SHAPES = [(1, 40, 33), (33, 40, 1), (37, 5, 41), (7, 50, 33), (20, 30, 40), (29, 300, 37), (23, 301, 150)]
 
 
 def layout(x, kind):

@@ -36,6 +36,30 @@ int64_t pack_rows6_along_k(int64_t k, const float* src, int64_t rs, float* dst) 
   }
   return p;
 }
+
+// w (a multiple of 4) float lines, each contiguous along k, into a panel of
+// `width` columns: 4 lines x 4 steps of k at a time through one 4 x 4 register
+// transpose, so each element moves inside a vector. This is B given
+// transposed (a Linear layer's weight, the unfolded input of a weight
+// gradient), where one scalar store per element cost more than the copy.
+// Returns the steps of k done.
+int64_t pack_lines_along_k(int64_t k, int w, int width, const float* src, int64_t along_w, float* dst) {
+  const int64_t k4 = k / 4 * 4;
+  for (int j = 0; j + 4 <= w; j += 4) {
+    const float* s = src + j * along_w;
+    for (int64_t p = 0; p < k4; p += 4) {
+      __m128 r0 = _mm_loadu_ps(s + p), r1 = _mm_loadu_ps(s + along_w + p);
+      __m128 r2 = _mm_loadu_ps(s + 2 * along_w + p), r3 = _mm_loadu_ps(s + 3 * along_w + p);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      float* d = dst + p * width + j;
+      _mm_storeu_ps(d, r0);
+      _mm_storeu_ps(d + width, r1);
+      _mm_storeu_ps(d + 2 * width, r2);
+      _mm_storeu_ps(d + 3 * width, r3);
+    }
+  }
+  return k4;
+}
 #endif
 
 // W (the panel width) is a compile-time constant for the register tiles in
@@ -61,10 +85,19 @@ void pack_panel(int64_t k, int w, const T* src, int64_t along_w, int64_t along_k
   }
 #endif
   if (along_k == 1) {
-    // Each of the w source lines is contiguous along k: stream them one by one.
+    // Each of the w source lines is contiguous along k: stream them one by
+    // one, after the vector transposes where they apply.
+    int64_t done = 0;  // steps of k done for the lines below w4
+    int w4 = 0;
+#if defined(__SSE2__)
+    if constexpr (sizeof(T) == 4 && W % 4 == 0) {
+      w4 = w / 4 * 4;
+      done = pack_lines_along_k(k, w4, W, src, along_w, dst);
+    }
+#endif
     for (int j = 0; j < w; ++j) {
       const T* s = src + j * along_w;
-      for (int64_t p = 0; p < k; ++p) dst[p * W + j] = s[p];
+      for (int64_t p = j < w4 ? done : 0; p < k; ++p) dst[p * W + j] = s[p];
     }
   } else {
     for (int64_t p = 0; p < k; ++p)
