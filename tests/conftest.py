@@ -31,6 +31,7 @@ def run_python(args, env=None, **kwargs):
 
     package_root = os.path.dirname(os.path.dirname(pyengine.__file__))
     full_env = dict(os.environ, **(env or {}))
-    full_env["PYTHONPATH"] = package_root + os.pathsep + full_env.get("PYTHONPATH", "")
+    # No empty entry: it would put the working directory (the temp folder) on the path.
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, full_env.get("PYTHONPATH")) if p)
     kwargs.setdefault("cwd", tempfile.gettempdir())
     return subprocess.run([sys.executable, *args], env=full_env, capture_output=True, text=True, **kwargs)

@@ -15,6 +15,8 @@
 #include "core/parallel.h"
 #include "kernels/conv/conv.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/pack.h"
+#include "kernels/gemm/ukernel.h"
 
 namespace pyengine {
 namespace {
@@ -41,6 +43,9 @@ bool is_depthwise(const Conv2dShape& g) { return g.groups > 1 && g.cg() == 1; }
 bool is_few_channel(const Conv2dShape& g) { return g.groups == 1 && g.c <= 4 && g.stride_w == 1; }
 
 bool uses_direct_kernels(const Conv2dShape& g) { return is_depthwise(g) || is_few_channel(g); }
+// Ungrouped layers with unit stride along the row: their unfolded input need
+// not be written at all (see indirect_forward).
+bool uses_indirect_forward(const Conv2dShape& g) { return g.groups == 1 && g.stride_w == 1; }
 
 // Images per chunk and output rows per chunk (all rows when whole images fit).
 struct ChunkPlan {
@@ -241,6 +246,68 @@ void direct_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* dx)
   direct_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
 }
 
+// Forward without im2col. Row p = (c, r, s) of the unfolded input, at the
+// outputs (oh, ow..ow+NR), is the padded input plane c, row oh*stride_h +
+// r*dil_h, columns ow + s*dil_w ..: NR consecutive values of the image. So the
+// GEMM micro-kernel reads B straight from the padded image through one offset
+// per tap (its `indirect` form), A is the weight in MR-row panels packed once
+// per call, and each register tile of C is 6 channels x 16 outputs of one
+// output row, stored where NCHW puts them. Nothing is unfolded, and the only
+// copy is the padding of each image.
+template <typename T>
+void indirect_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y) {
+  const GemmKernels<T>& kern = gemm_kernels_for<T>();
+  const int mr = kern.blocks.mr, nr = kern.blocks.nr;
+  const int64_t crs = g.c * g.taps(), P = g.out_plane();
+  const int64_t hp = g.padded_h(), wp = g.padded_w();
+  const int64_t k_panels = (g.k + mr - 1) / mr;
+  ScratchBuffer w_buf(sizeof(T) * k_panels * mr * crs);
+  T* const wpack = w_buf.as<T>();  // (K, C*R*S) in MR-row panels, zero past K
+  for (int64_t kp = 0; kp < k_panels; ++kp)
+    pack_a_panel(crs, static_cast<int>(std::min<int64_t>(mr, g.k - kp * mr)), mr, w + kp * mr * crs, crs,
+                 int64_t(1), wpack + kp * mr * crs);
+  ScratchBuffer offsets_buf(sizeof(int64_t) * crs);
+  int64_t* const offsets = offsets_buf.as<int64_t>();  // tap (c, r, s) -> its row in the padded image
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t r = 0; r < g.r; ++r)
+      for (int64_t s = 0; s < g.s; ++s) offsets[(c * g.r + r) * g.s + s] = (c * hp + r * g.dil_h) * wp + s * g.dil_w;
+  // The padded image, with NR values of slack: a row's last tile reads up to
+  // NR - 1 columns past the row (computed, never stored).
+  const int64_t image = g.c * hp * wp;
+  ScratchBuffer x_buf(sizeof(T) * (image + nr));
+  T* const xp = x_buf.as<T>();
+  std::memset(xp, 0, sizeof(T) * (image + nr));
+  const int64_t col_tiles = (g.out_w + nr - 1) / nr;
+  for (int64_t n = 0; n < g.n; ++n) {
+    const T* xn = x + n * g.c * g.h * g.w;
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t ih = 0; ih < g.h; ++ih)
+        std::memcpy(xp + (c * hp + ih + g.pad_top) * wp + g.pad_left, xn + (c * g.h + ih) * g.w, sizeof(T) * g.w);
+    // Output rows over the threads; each element of y is one kernel call's.
+    parallel_for(0, g.out_h, 1, [&](int64_t oh0, int64_t oh1) {
+      for (int64_t oh = oh0; oh < oh1; ++oh)
+        for (int64_t jt = 0; jt < col_tiles; ++jt)
+          for (int64_t kp = 0; kp < k_panels; ++kp) {
+            const int64_t ow = jt * nr, k0 = kp * mr;
+            MicroTile<T> t;
+            t.k = crs;
+            t.a = wpack + k0 * crs;
+            t.a_rs = 1;
+            t.a_cs = mr;
+            t.b = xp + oh * g.stride_h * wp + ow;
+            t.b_rows = offsets;
+            t.c = y + (n * g.k + k0) * P + oh * g.out_w + ow;
+            t.c_rs = P;
+            t.c_cs = 1;
+            t.m = static_cast<int>(std::min<int64_t>(mr, g.k - k0));
+            t.n = static_cast<int>(std::min<int64_t>(nr, g.out_w - ow));
+            t.epilogue.bias_m = bias ? bias + k0 : nullptr;
+            kern.indirect(t);
+          }
+    });
+  }
+}
+
 }  // namespace
 
 std::size_t conv_scratch_budget() { return g_scratch_budget.load(std::memory_order_relaxed); }
@@ -255,6 +322,7 @@ void conv2d_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias,
     return;
   }
   if (uses_direct_kernels(g)) return direct_forward(g, x, w, bias, y);
+  if (uses_indirect_forward(g) && !is_pointwise(g)) return indirect_forward(g, x, w, bias, y);
   if (is_pointwise(g)) {
     run_images(g.n, [&](int64_t n, bool threaded) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {

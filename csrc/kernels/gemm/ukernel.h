@@ -10,7 +10,9 @@
 //   skinny products, A in place to the `strided` kernel, which never reads a
 //   row at or past m.
 // - B(p, j) = b[p * b_rs + j]: unit column stride, NR columns readable on
-//   every row (a packed panel, zero-padded past n, or B in place).
+//   every row (a packed panel, zero-padded past n, or B in place). The
+//   `indirect` kernel reads row p at b + b_rows[p] instead: a convolution's
+//   unfolded input taken straight from the image, one offset per tap.
 // - Edge tiles (m < MR or n < NR) are handled inside: nothing outside
 //   C[0:m, 0:n] is read or written.
 // - beta == 0 never reads C (NaN there does not leak into the result).
@@ -41,6 +43,7 @@ struct MicroTile {
   int64_t a_rs = 0, a_cs = 0;
   const T* b = nullptr;
   int64_t b_rs = 0;
+  const int64_t* b_rows = nullptr;  // the indirect kernel's row offsets
   T* c = nullptr;
   int64_t c_rs = 0, c_cs = 0;
   int m = 0, n = 0;
@@ -72,8 +75,9 @@ struct BlockSizeTable {
 template <typename T>
 struct GemmKernels {
   BlockSizeTable blocks;
-  MicroKernelFn<T> packed;   // A packed (a_rs = 1, a_cs = MR)
-  MicroKernelFn<T> strided;  // A in place, any strides
+  MicroKernelFn<T> packed;    // A packed (a_rs = 1, a_cs = MR)
+  MicroKernelFn<T> strided;   // A in place, any strides
+  MicroKernelFn<T> indirect;  // A packed, B row p at b + b_rows[p]
   GemvFn<T> gemv_axpy;
   GemvFn<T> gemv_dot;
 };

@@ -35,7 +35,7 @@ Vec<T> activate(Vec<T> x, Activation act) {
   return x;
 }
 
-template <typename T, bool kPackedA>
+template <typename T, bool kPackedA, bool kIndirectB = false>
 void ukernel(const MicroTile<T>& t) {
   using V = Vec<T>;
   constexpr int W = V::size;
@@ -54,9 +54,13 @@ void ukernel(const MicroTile<T>& t) {
   const int64_t b_rs = t.b_rs;
   if constexpr (kPackedA) {
     const T* a = t.a;
+    const int64_t* rows = t.b_rows;
 #pragma GCC unroll 4
     for (int64_t p = 0; p < t.k; ++p) {
-      const V b0 = V::loadu(b), b1 = V::loadu(b + W);
+      // The indirect form finds each row of B through its offset: one more
+      // load per step of k, within the three the core issues per cycle.
+      const T* bp = kIndirectB ? t.b + rows[p] : b;
+      const V b0 = V::loadu(bp), b1 = V::loadu(bp + W);
 #pragma GCC unroll 6
       for (int i = 0; i < kMR; ++i) {
         const V ai = V::broadcast(a[i]);
@@ -228,7 +232,7 @@ double fma_probe(int64_t iterations) {
 
 template <typename T>
 constexpr GemmKernels<T> make_kernels(BlockSizeTable blocks) {
-  return {blocks, ukernel<T, true>, ukernel<T, false>, gemv_axpy<T>, gemv_dot<T>};
+  return {blocks, ukernel<T, true>, ukernel<T, false>, ukernel<T, true, true>, gemv_axpy<T>, gemv_dot<T>};
 }
 
 }  // namespace

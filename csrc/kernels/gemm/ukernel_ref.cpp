@@ -68,7 +68,7 @@ template <typename T, int MR, int NR>
 void ukernel_ref(const MicroTile<T>& t) {
   T ab[MR][NR] = {};
   for (int64_t p = 0; p < t.k; ++p) {
-    const T* b = t.b + p * t.b_rs;
+    const T* b = t.b + (t.b_rows ? t.b_rows[p] : p * t.b_rs);
     for (int i = 0; i < t.m; ++i) {
       const T a = t.a[i * t.a_rs + p * t.a_cs];
       for (int j = 0; j < NR; ++j) ab[i][j] += a * b[j];
@@ -115,6 +115,7 @@ double fma_probe_ref(int64_t iterations) {
 template <typename T, int MR, int NR>
 constexpr GemmKernels<T> make_ref_kernels() {
   return {{MR, NR, 256, 128, 2048},
+          ukernel_ref<T, MR, NR>,
           ukernel_ref<T, MR, NR>,
           ukernel_ref<T, MR, NR>,
           gemv_axpy_ref<T>,
