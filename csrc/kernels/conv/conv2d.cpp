@@ -210,42 +210,6 @@ void depthwise_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* 
   });
 }
 
-// The input gradient at unit stride is itself a convolution: of dy padded by
-// (span - 1 - pad) on each side, with K and C exchanged inside each group and
-// the kernel flipped in r and s. For depthwise and few-channel layers the
-// direct forward kernel then keeps the FMA units busy where GEMM + col2im
-// would fold many tiny rows.
-bool has_direct_input_grad(const Conv2dShape& g) {
-  return uses_direct_kernels(g) && g.stride_h == 1 && g.stride_w == 1 && g.pad_top < g.span_h() &&
-         g.pad_bottom < g.span_h() && g.pad_left < g.span_w() && g.pad_right < g.span_w();
-}
-
-template <typename T>
-void direct_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* dx) {
-  Conv2dShape t = g;
-  t.c = g.k;
-  t.h = g.out_h;
-  t.w = g.out_w;
-  t.k = g.c;
-  t.pad_top = g.span_h() - 1 - g.pad_top;
-  t.pad_bottom = g.span_h() - 1 - g.pad_bottom;
-  t.pad_left = g.span_w() - 1 - g.pad_left;
-  t.pad_right = g.span_w() - 1 - g.pad_right;
-  t = t.with_output_size();  // (H, W)
-  const int64_t cg = g.cg(), kg = g.kg();
-  ScratchBuffer flipped(sizeof(T) * g.c * kg * g.taps());
-  T* wt = flipped.as<T>();  // wt[c, j, r, s] = w[grp*K/G + j, c - grp*C/G, R-1-r, S-1-s], grp = c / (C/G)
-  for (int64_t c = 0; c < g.c; ++c) {
-    const int64_t grp = c / cg;
-    for (int64_t j = 0; j < kg; ++j)
-      for (int64_t r = 0; r < g.r; ++r)
-        for (int64_t s = 0; s < g.s; ++s)
-          wt[((c * kg + j) * g.r + r) * g.s + s] =
-              w[(((grp * kg + j) * cg + c - grp * cg) * g.r + (g.r - 1 - r)) * g.s + (g.s - 1 - s)];
-  }
-  direct_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
-}
-
 // Forward without im2col. Row p = (c, r, s) of the unfolded input, at the
 // outputs (oh, ow..ow+NR), is the padded input plane c, row oh*stride_h +
 // r*dil_h, columns ow + s*dil_w ..: NR consecutive values of the image. So the
@@ -308,6 +272,44 @@ void indirect_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
   }
 }
 
+// The input gradient at unit stride is itself a convolution: of dy padded by
+// (span - 1 - pad) on each side, with K and C exchanged inside each group and
+// the kernel flipped in r and s. For depthwise and few-channel layers the
+// direct forward kernel then keeps the FMA units busy where GEMM + col2im
+// would fold many tiny rows; for other ungrouped layers the indirect forward
+// spares writing and folding back the whole unfolded gradient.
+bool input_grad_as_convolution(const Conv2dShape& g) {
+  return (uses_direct_kernels(g) || (g.groups == 1 && !is_pointwise(g))) && g.stride_h == 1 && g.stride_w == 1 &&
+         g.pad_top < g.span_h() && g.pad_bottom < g.span_h() && g.pad_left < g.span_w() && g.pad_right < g.span_w();
+}
+
+template <typename T>
+void backward_input_as_convolution(const Conv2dShape& g, const T* dy, const T* w, T* dx) {
+  Conv2dShape t = g;
+  t.c = g.k;
+  t.h = g.out_h;
+  t.w = g.out_w;
+  t.k = g.c;
+  t.pad_top = g.span_h() - 1 - g.pad_top;
+  t.pad_bottom = g.span_h() - 1 - g.pad_bottom;
+  t.pad_left = g.span_w() - 1 - g.pad_left;
+  t.pad_right = g.span_w() - 1 - g.pad_right;
+  t = t.with_output_size();  // (H, W)
+  const int64_t cg = g.cg(), kg = g.kg();
+  ScratchBuffer flipped(sizeof(T) * g.c * kg * g.taps());
+  T* wt = flipped.as<T>();  // wt[c, j, r, s] = w[grp*K/G + j, c - grp*C/G, R-1-r, S-1-s], grp = c / (C/G)
+  for (int64_t c = 0; c < g.c; ++c) {
+    const int64_t grp = c / cg;
+    for (int64_t j = 0; j < kg; ++j)
+      for (int64_t r = 0; r < g.r; ++r)
+        for (int64_t s = 0; s < g.s; ++s)
+          wt[((c * kg + j) * g.r + r) * g.s + s] =
+              w[(((grp * kg + j) * cg + c - grp * cg) * g.r + (g.r - 1 - r)) * g.s + (g.s - 1 - s)];
+  }
+  if (uses_direct_kernels(g)) return direct_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
+  indirect_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
+}
+
 }  // namespace
 
 std::size_t conv_scratch_budget() { return g_scratch_budget.load(std::memory_order_relaxed); }
@@ -361,7 +363,7 @@ void conv2d_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* dx)
   const int64_t P = g.out_plane(), kg = g.kg(), crs_g = g.cg() * g.taps();
   std::memset(dx, 0, sizeof(T) * g.n * g.c * g.h * g.w);
   if (g.n == 0 || P == 0 || g.k == 0 || crs_g == 0) return;
-  if (has_direct_input_grad(g)) return direct_backward_input(g, dy, w, dx);
+  if (input_grad_as_convolution(g)) return backward_input_as_convolution(g, dy, w, dx);
   if (is_depthwise(g)) return depthwise_backward_input(g, dy, w, dx);
   if (is_pointwise(g)) {
     run_images(g.n, [&](int64_t n, bool threaded) {
