@@ -29,6 +29,13 @@ struct Vec<float> {
   static Vec load(const float* p) { return {_mm256_load_ps(p)}; }
   void storeu(float* p) const { _mm256_storeu_ps(p, v); }
   void store(float* p) const { _mm256_store_ps(p, v); }
+  // The first n lanes (0 <= n <= 8) only; memory past them is not touched
+  // (vmaskmov: a masked-off lane never faults), the other lanes load as 0.
+  static __m256i first_lanes(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Vec load_first(const float* p, int n) { return {_mm256_maskload_ps(p, first_lanes(n))}; }
+  void store_first(float* p, int n) const { _mm256_maskstore_ps(p, first_lanes(n), v); }
   float lane(int i) const {
     alignas(32) float t[8];
     _mm256_store_ps(t, v);
@@ -68,6 +75,12 @@ struct Vec<double> {
   static Vec loadu_convert(const double* p) { return loadu(p); }
   void storeu(double* p) const { _mm256_storeu_pd(p, v); }
   void store(double* p) const { _mm256_store_pd(p, v); }
+  // The first n lanes (0 <= n <= 4) only, as for float.
+  static __m256i first_lanes(int n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static Vec load_first(const double* p, int n) { return {_mm256_maskload_pd(p, first_lanes(n))}; }
+  void store_first(double* p, int n) const { _mm256_maskstore_pd(p, first_lanes(n), v); }
   double lane(int i) const {
     alignas(32) double t[4];
     _mm256_store_pd(t, v);

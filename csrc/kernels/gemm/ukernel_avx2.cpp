@@ -92,10 +92,9 @@ void ukernel(const MicroTile<T>& t) {
   }
 
   const Epilogue<T>& ep = t.epilogue;
-  if (t.n != NR || t.c_cs != 1) {
-    // Tiles cut short in n and strided C go through the shared scalar
-    // epilogue on a copy of the tile (in L1); tiles short in m store their
-    // rows below.
+  if (t.c_cs != 1) {
+    // Strided C goes through the shared scalar epilogue on a copy of the
+    // tile (in L1).
     alignas(64) T ab[kMR * NR];
     for (int i = 0; i < kMR; ++i)
       for (int v = 0; v < kNV; ++v) acc[i][v].store(ab + i * NR + v * W);
@@ -104,8 +103,9 @@ void ukernel(const MicroTile<T>& t) {
   }
   // The two stores nearly every call makes, with no branch per vector: a
   // plain product (beta = 0) and a later pass over k adding to C (beta = 1).
+  // Tiles short in m store their rows only; tiles short in n go below.
   const bool plain = t.alpha == T(1) && !ep.bias_n && !ep.bias_m && ep.activation == Activation::none;
-  if (plain && (t.beta == T(0) || t.beta == T(1))) {
+  if (t.n == NR && plain && (t.beta == T(0) || t.beta == T(1))) {
     const bool add = t.beta == T(1);
 #pragma GCC unroll 6
     for (int i = 0; i < t.m; ++i) {
@@ -120,16 +120,24 @@ void ukernel(const MicroTile<T>& t) {
     }
     return;
   }
+  // The general epilogue. In a tile short in n each vector covers its first
+  // `cols` columns through masked loads and stores, which touch nothing
+  // past column n of C (or of bias_n).
+  const int cols[kNV] = {std::min(t.n, W), std::max(0, t.n - W)};
+  const auto load = [&](const T* p, int v) { return cols[v] == W ? V::loadu(p) : V::load_first(p, cols[v]); };
   const V alpha = V::broadcast(t.alpha), beta = V::broadcast(t.beta);
 #pragma GCC unroll 6
   for (int i = 0; i < t.m; ++i) {
     T* c = t.c + i * t.c_rs;
     for (int v = 0; v < kNV; ++v) {
+      if (cols[v] == 0) continue;
       V x = acc[i][v] * alpha;
-      if (t.beta != T(0)) x = x + beta * V::loadu(c + v * W);
-      if (ep.bias_n) x = x + V::loadu(ep.bias_n + v * W);
+      if (t.beta != T(0)) x = x + beta * load(c + v * W, v);
+      if (ep.bias_n) x = x + load(ep.bias_n + v * W, v);
       if (ep.bias_m) x = x + V::broadcast(ep.bias_m[i]);
-      activate(x, ep.activation).storeu(c + v * W);
+      x = activate(x, ep.activation);
+      if (cols[v] == W) x.storeu(c + v * W);
+      else x.store_first(c + v * W, cols[v]);
     }
   }
 }
