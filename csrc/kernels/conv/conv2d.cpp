@@ -247,27 +247,27 @@ void indirect_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t ih = 0; ih < g.h; ++ih)
         std::memcpy(xp + (c * hp + ih + g.pad_top) * wp + g.pad_left, xn + (c * g.h + ih) * g.w, sizeof(T) * g.w);
-    // Output rows over the threads; each element of y is one kernel call's.
-    parallel_for(0, g.out_h, 1, [&](int64_t oh0, int64_t oh1) {
-      for (int64_t oh = oh0; oh < oh1; ++oh)
-        for (int64_t jt = 0; jt < col_tiles; ++jt)
-          for (int64_t kp = 0; kp < k_panels; ++kp) {
-            const int64_t ow = jt * nr, k0 = kp * mr;
-            MicroTile<T> t;
-            t.k = crs;
-            t.a = wpack + k0 * crs;
-            t.a_rs = 1;
-            t.a_cs = mr;
-            t.b = xp + oh * g.stride_h * wp + ow;
-            t.b_rows = offsets;
-            t.c = y + (n * g.k + k0) * P + oh * g.out_w + ow;
-            t.c_rs = P;
-            t.c_cs = 1;
-            t.m = static_cast<int>(std::min<int64_t>(mr, g.k - k0));
-            t.n = static_cast<int>(std::min<int64_t>(nr, g.out_w - ow));
-            t.epilogue.bias_m = bias ? bias + k0 : nullptr;
-            kern.indirect(t);
-          }
+    // The (output row, column tile) pairs over the threads, so a long single
+    // row (conv1d) is shared too; each element of y is one kernel call's.
+    parallel_for(0, g.out_h * col_tiles, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t kp = 0; kp < k_panels; ++kp) {
+          const int64_t oh = i / col_tiles, ow = i % col_tiles * nr, k0 = kp * mr;
+          MicroTile<T> t;
+          t.k = crs;
+          t.a = wpack + k0 * crs;
+          t.a_rs = 1;
+          t.a_cs = mr;
+          t.b = xp + oh * g.stride_h * wp + ow;
+          t.b_rows = offsets;
+          t.c = y + (n * g.k + k0) * P + oh * g.out_w + ow;
+          t.c_rs = P;
+          t.c_cs = 1;
+          t.m = static_cast<int>(std::min<int64_t>(mr, g.k - k0));
+          t.n = static_cast<int>(std::min<int64_t>(nr, g.out_w - ow));
+          t.epilogue.bias_m = bias ? bias + k0 : nullptr;
+          kern.indirect(t);
+        }
     });
   }
 }
