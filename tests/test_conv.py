@@ -93,6 +93,7 @@ CASES = [
     ((2, 8, 13, 21), (20, 8, 3, 3), dict(padding=1)),
     ((1, 6, 23, 29), (18, 6, 3, 3), dict(stride=(2, 1), padding=2, dilation=2)),
     ((1, 32, 9, 10), (17, 32, 3, 3), dict(padding=1)),
+    ((3, 8, 3, 5), (9, 8, 3, 3), dict(padding=1)),                               # small maps: images in parallel
 ]
 
 
@@ -125,6 +126,20 @@ def test_conv2d_chunked_batch_and_rows(budget):
         check_conv((3, 6, 8, 7), (6, 3, 3, 2), dtype=np.float64, stride=(2, 1), padding=1, groups=2)
     finally:
         K.set_conv_scratch_budget(saved)
+
+
+def test_conv2d_small_maps_identical_across_threads(threads):
+    # 3 x 5 outputs per image: too few tiles to share, so images run in parallel
+    # at 2 and 3 threads and one after another at 1.
+    rng = np.random.default_rng(4)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(5, 8, 3, 5), (9, 8, 3, 3), (9,)])
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        results.append(run_conv(x, w, b, padding=1))
+    for got in results[1:]:
+        for a, e in zip(got, results[0]):
+            np.testing.assert_array_equal(a, e)
 
 
 def run_conv(x, w, b, **options):

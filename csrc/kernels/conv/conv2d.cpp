@@ -215,9 +215,9 @@ void depthwise_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* 
 // r*dil_h, columns ow + s*dil_w ..: NR consecutive values of the image. So the
 // GEMM micro-kernel reads B straight from the padded image through one offset
 // per tap (its `indirect` form), A is the weight in MR-row panels packed once
-// per call, and each register tile of C is 6 channels x 16 outputs of one
-// output row, stored where NCHW puts them. Nothing is unfolded, and the only
-// copy is the padding of each image.
+// per call, and each register tile of C is MR channels x NR outputs of one
+// output row (6 x 16 floats on AVX2), stored where NCHW puts them. Nothing is
+// unfolded, and the only copy is the padding of each image.
 template <typename T>
 void indirect_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y) {
   const GemmKernels<T>& kern = gemm_kernels_for<T>();
@@ -235,30 +235,27 @@ void indirect_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.r; ++r)
       for (int64_t s = 0; s < g.s; ++s) offsets[(c * g.r + r) * g.s + s] = (c * hp + r * g.dil_h) * wp + s * g.dil_w;
-  // The padded image, with NR values of slack: a row's last tile reads up to
-  // NR - 1 columns past the row (computed, never stored).
+  // Each image padded into a buffer with NR values of slack: a row's last
+  // tile reads up to NR - 1 columns past the row (computed, never stored).
   const int64_t image = g.c * hp * wp;
-  ScratchBuffer x_buf(sizeof(T) * (image + nr));
-  T* const xp = x_buf.as<T>();
-  std::memset(xp, 0, sizeof(T) * (image + nr));
   const int64_t col_tiles = (g.out_w + nr - 1) / nr;
-  for (int64_t n = 0; n < g.n; ++n) {
+  const int64_t tiles = g.out_h * col_tiles;  // (output row, column tile) pairs per image
+  const auto run_image = [&](int64_t n, T* xp, bool threaded) {
     const T* xn = x + n * g.c * g.h * g.w;
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t ih = 0; ih < g.h; ++ih)
         std::memcpy(xp + (c * hp + ih + g.pad_top) * wp + g.pad_left, xn + (c * g.h + ih) * g.w, sizeof(T) * g.w);
-    // The (output row, column tile) pairs over the threads, so a long single
-    // row (conv1d) is shared too; each element of y is one kernel call's.
-    parallel_for(0, g.out_h * col_tiles, 1, [&](int64_t i0, int64_t i1) {
+    const auto run_tiles = [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i)
         for (int64_t kp = 0; kp < k_panels; ++kp) {
           const int64_t oh = i / col_tiles, ow = i % col_tiles * nr, k0 = kp * mr;
+          // y[n, k0:k0+MR, oh, ow:ow+NR] = wpack panel (MR, C*R*S) @ B (C*R*S, NR) + bias
           MicroTile<T> t;
           t.k = crs;
           t.a = wpack + k0 * crs;
           t.a_rs = 1;
           t.a_cs = mr;
-          t.b = xp + oh * g.stride_h * wp + ow;
+          t.b = xp + oh * g.stride_h * wp + ow;  // B(p, j) = t.b[offsets[p] + j]
           t.b_rows = offsets;
           t.c = y + (n * g.k + k0) * P + oh * g.out_w + ow;
           t.c_rs = P;
@@ -268,8 +265,29 @@ void indirect_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
           t.epilogue.bias_m = bias ? bias + k0 : nullptr;
           kern.indirect(t);
         }
+    };
+    if (threaded) parallel_for(0, tiles, 1, run_tiles);
+    else run_tiles(0, tiles);
+  };
+  const auto padded_buffer = [&](ScratchBuffer& buf) {
+    std::memset(buf.as<T>(), 0, sizeof(T) * (image + nr));  // the borders stay zero from here on
+    return buf.as<T>();
+  };
+  // Each element of y is one kernel call's, so how the work is shared out
+  // does not change the bytes. An image with enough tiles to balance the
+  // threads shares them out (a long conv1d row too); small maps (7 x 7) run
+  // whole images in parallel instead, each thread with its own buffer.
+  if (g.n > 1 && tiles < 4 * get_num_threads()) {
+    parallel_for(0, g.n, 1, [&](int64_t n0, int64_t n1) {
+      ScratchBuffer buf(sizeof(T) * (image + nr));
+      T* const xp = padded_buffer(buf);
+      for (int64_t n = n0; n < n1; ++n) run_image(n, xp, false);
     });
+    return;
   }
+  ScratchBuffer buf(sizeof(T) * (image + nr));
+  T* const xp = padded_buffer(buf);
+  for (int64_t n = 0; n < g.n; ++n) run_image(n, xp, true);
 }
 
 // The input gradient at unit stride is itself a convolution: of dy padded by
