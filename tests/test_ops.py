@@ -94,6 +94,14 @@ def test_softmax_of_large_values_is_finite(): check_op(lambda x: (x * 1e3).softm
 # ---- reductions -----------------------------------------------------------------------------
 @pytest.mark.parametrize("dim,keepdim", [(None, False), (0, False), (1, True), ((0, 2), False), (-1, True)])
 def test_sum(dim, keepdim): check_op(lambda x: x.sum(dim, keepdim), lambda x: x.sum(axis=dim, keepdims=keepdim), [(2, 3, 4)])
+@pytest.mark.parametrize("dim,keepdim", [(None, True), ((0, 1, 2), False)])
+def test_sum_of_everything(dim, keepdim): check_op(lambda x: x.sum(dim, keepdim), lambda x: x.sum(axis=dim, keepdims=keepdim), [(2, 3, 4)])
+def test_full_sum_rounds_once():
+    # float32 partial sums lose the 1 added to 2**24; the sum over every element
+    # accumulates in float64 and rounds once.
+    x = np.array([2.0 ** 24] + [1.0] * 7, np.float32)
+    assert pe.tensor(x).sum().item() == np.float32(x.astype(np.float64).sum()) == 16777224.0
+    assert pe.tensor(x).mean().item() == np.float32(x.astype(np.float64).sum()) / 8
 @pytest.mark.parametrize("dim,keepdim", [(None, False), (0, False), (1, True), ((0, 2), False)])
 def test_mean(dim, keepdim): check_op(lambda x: x.mean(dim, keepdim), lambda x: x.mean(axis=dim, keepdims=keepdim), [(2, 3, 4)])
 @pytest.mark.parametrize("dim,keepdim", [(0, False), (1, True), (-1, False)])

@@ -3,12 +3,22 @@ import math
 
 import numpy as np
 
+from pyengine import kernels
 from pyengine.autograd.function import Function
 
 
 def _kept_shape(shape, axes):
     """The shape of a reduction over axes with keepdim=True."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _sum(a, axes, keepdim):
+    """NumPy's sum, except over every axis of a float array: the engine's sum
+    kernel, threaded, accumulating in float64 in a fixed order."""
+    if a.ndim and len(axes) == a.ndim and a.dtype in (np.float32, np.float64):
+        total = kernels.sum(a)
+        return total.reshape((1,) * a.ndim) if keepdim else total
+    return a.sum(axis=axes, keepdims=keepdim)
 
 
 def _expand_back(grad, shape, axes, keepdim):
@@ -22,7 +32,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes=None, keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        return a.sum(axis=axes, keepdims=keepdim)
+        return _sum(a, axes, keepdim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -35,7 +45,7 @@ class Mean(Function):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
         ctx.count = math.prod([a.shape[i] for i in axes])
         with np.errstate(invalid="ignore", divide="ignore"):  # the mean of nothing is NaN
-            return a.sum(axis=axes, keepdims=keepdim) / a.dtype.type(ctx.count)
+            return _sum(a, axes, keepdim) / a.dtype.type(ctx.count)
 
     @staticmethod
     def backward(ctx, grad):
