@@ -60,9 +60,12 @@ constexpr int64_t kSkinny = 16;
 // gradient at batch 1, say): each element of C costs k FMAs but a whole
 // store, so the product runs at store bandwidth and goes row by row.
 constexpr int64_t kThinK = 8;
-// Below this many columns the blocked product reads A in place rather than
-// packing it: each element of A then feeds only n / 16 cycles of FMAs, too
-// few to repay the copy, even the vectorised one (pack.cpp).
+// Below this many columns the blocked product reads a row-major A in place
+// rather than packing it: each element of A then feeds only n / 16 cycles of
+// FMAs, too few to repay the copy, even the vectorised one (pack.cpp). Any
+// other A is packed: read in place, a transposed A (a weight gradient's
+// dY^T) puts each step of k on a new cache line and page, which measured
+// 12-31 % slower than packing it at n = 64..128.
 constexpr int64_t kPackAMinColumns = 128;
 
 struct Blocking {
@@ -322,7 +325,7 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   const int64_t kc = kn.kc, nc = kn.nc;
   const T* const prepacked = p.packed_b;
   const int nthreads = threads_for(p.m, p.n, p.k, p.threaded);
-  const bool pack_a = p.n > kPackAMinColumns || (p.a_rs != 1 && p.a_cs != 1);
+  const bool pack_a = p.n > kPackAMinColumns || p.a_cs != 1;
 
   // Threads split the m dimension (each packs its own rows of A; packed B is
   // shared) unless m has too few register tiles to balance, then n (each
