@@ -43,9 +43,10 @@ bool is_depthwise(const Conv2dShape& g) { return g.groups > 1 && g.cg() == 1; }
 bool is_few_channel(const Conv2dShape& g) { return g.groups == 1 && g.c <= 4 && g.stride_w == 1; }
 
 bool uses_direct_kernels(const Conv2dShape& g) { return is_depthwise(g) || is_few_channel(g); }
-// Ungrouped layers with unit stride along the row: their unfolded input need
-// not be written at all (see indirect_forward).
-bool uses_indirect_forward(const Conv2dShape& g) { return g.groups == 1 && g.stride_w == 1; }
+// Ungrouped layers with unit stride along the row (other than the pointwise
+// ones, which read x itself as their columns): their unfolded input need not
+// be written at all (see indirect_forward).
+bool uses_indirect_forward(const Conv2dShape& g) { return g.groups == 1 && g.stride_w == 1 && !is_pointwise(g); }
 
 // Images per chunk and output rows per chunk (all rows when whole images fit).
 struct ChunkPlan {
@@ -297,7 +298,7 @@ void indirect_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
 // would fold many tiny rows; for other ungrouped layers the indirect forward
 // spares writing and folding back the whole unfolded gradient.
 bool input_grad_as_convolution(const Conv2dShape& g) {
-  return (uses_direct_kernels(g) || (g.groups == 1 && !is_pointwise(g))) && g.stride_h == 1 && g.stride_w == 1 &&
+  return (uses_direct_kernels(g) || uses_indirect_forward(g)) && g.stride_h == 1 && g.stride_w == 1 &&
          g.pad_top < g.span_h() && g.pad_bottom < g.span_h() && g.pad_left < g.span_w() && g.pad_right < g.span_w();
 }
 
@@ -342,7 +343,7 @@ void conv2d_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias,
     return;
   }
   if (uses_direct_kernels(g)) return direct_forward(g, x, w, bias, y);
-  if (uses_indirect_forward(g) && !is_pointwise(g)) return indirect_forward(g, x, w, bias, y);
+  if (uses_indirect_forward(g)) return indirect_forward(g, x, w, bias, y);
   if (is_pointwise(g)) {
     run_images(g.n, [&](int64_t n, bool threaded) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {

@@ -230,8 +230,7 @@ template <typename T>
 void gemm_thin_k(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   // Without an epilogue the kernel writes C's rows itself; otherwise each
   // row goes through a buffer and the shared epilogue.
-  const bool direct = p.c_cs == 1 && p.alpha == T(1) && p.beta == T(0) && !p.bias_n && !p.bias_m &&
-                      p.activation == Activation::none;
+  const bool direct = p.c_cs == 1 && p.beta == T(0) && is_plain(p.alpha, epilogue_at(p, 0, 0));
   const int nthreads = threads_for(p.m, p.n, p.k * kGemvFmaCost, p.threaded);
   const int64_t row_len = direct ? 0 : round_up(p.n, 16);
   ScratchBuffer rows(static_cast<size_t>(nthreads) * row_len * sizeof(T));

@@ -35,6 +35,14 @@ struct Epilogue {
   Activation activation = Activation::none;
 };
 
+// C := alpha * AB + beta * C + bias, activated, is a plain store or sum when
+// alpha is 1 and there is neither bias nor activation: the stores every pass
+// over k but the last makes, which the kernels run without a test per value.
+template <typename T>
+bool is_plain(T alpha, const Epilogue<T>& ep) {
+  return alpha == T(1) && !ep.bias_n && !ep.bias_m && ep.activation == Activation::none;
+}
+
 // The arguments of one micro-kernel call (see the contract above).
 template <typename T>
 struct MicroTile {

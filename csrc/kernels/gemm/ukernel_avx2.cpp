@@ -104,7 +104,7 @@ void ukernel(const MicroTile<T>& t) {
   // The two stores nearly every call makes, with no branch per vector: a
   // plain product (beta = 0) and a later pass over k adding to C (beta = 1).
   // Tiles short in m store their rows only; tiles short in n go below.
-  const bool plain = t.alpha == T(1) && !ep.bias_n && !ep.bias_m && ep.activation == Activation::none;
+  const bool plain = is_plain(t.alpha, ep);
   if (t.n == NR && plain && (t.beta == T(0) || t.beta == T(1))) {
     const bool add = t.beta == T(1);
 #pragma GCC unroll 6

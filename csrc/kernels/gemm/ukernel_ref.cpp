@@ -32,7 +32,7 @@ void store_tile(const T* ab, int64_t ab_rs, const MicroTile<T>& t) {
   // A plain store or accumulation (the matrix-vector steps of a recurrent
   // layer, say) in loops without a branch per element, which the compiler
   // vectorises; the same values as the general loop below.
-  const bool plain = t.alpha == T(1) && !ep.bias_n && !ep.bias_m && ep.activation == Activation::none;
+  const bool plain = is_plain(t.alpha, ep);
   if (plain && (t.beta == T(0) || t.beta == T(1)) && (t.c_cs == 1 || t.n == 1)) {
     for (int i = 0; i < t.m; ++i) {
       const T* src = ab + i * ab_rs;
