@@ -37,6 +37,26 @@ def test_mu_law_levels_decode_and_encode_back_exactly():
     np.testing.assert_array_equal(audio.mu_law_encode(np.array([-3.0, 3.0])), [0, 255])  # clipped
 
 
+# ---- pre-emphasis --------------------------------------------------------------------------
+def test_pre_emphasis_is_the_first_order_difference_and_de_emphasis_undoes_it(rng):
+    x = rng.uniform(-0.5, 0.5, (3, 101))
+    y = audio.pre_emphasis(x, 0.9)
+    np.testing.assert_allclose(y[:, 0], x[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(y[:, 1:], x[:, 1:] - 0.9 * x[:, :-1], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(audio.de_emphasis(y, 0.9), x, rtol=1e-5, atol=1e-6)
+    assert audio.de_emphasis(np.zeros((2, 0)), 0.9).shape == (2, 0)
+
+
+def test_de_emphasis_lowers_the_top_of_the_band_by_the_filter_gain():
+    rate = 8000
+    low, high = sine(100, rate), sine(3900, rate)
+    # |1 / (1 - a e^(-iw))| at w = 2 pi f / rate: the one-pole low-pass's gain
+    gain = lambda f: 1 / abs(1 - 0.9 * np.exp(-2j * np.pi * f / rate))
+    for x, f in ((low, 100), (high, 3900)):
+        y = audio.de_emphasis(x, 0.9)[rate // 2:]  # past the filter's start-up
+        assert np.abs(y).max() / 0.5 == pytest.approx(gain(f), rel=0.01)
+
+
 # ---- WAV files ------------------------------------------------------------------------------
 def test_wav_write_read_round_trip(tmp_path, rng):
     x = np.clip(rng.standard_normal(1001) * 0.3, -1, 1).astype(np.float32)

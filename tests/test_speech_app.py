@@ -177,7 +177,7 @@ def test_short_training_beats_the_histogram_baseline(quick_run):
 def test_evaluate_is_the_mean_negative_log2_likelihood(quick_run, cache):
     _, result = quick_run
     config = TinyConfig()
-    data = speech.load_utterances(3, speech.VAL_DATA_SEED)
+    data = speech.load_utterances(3, speech.VAL_DATA_SEED, config)
     total = 0.0
     for i in range(3):
         inputs, conditions, targets = speech.make_batch(data, np.array([i]), config)

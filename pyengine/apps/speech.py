@@ -1,5 +1,5 @@
 """The speech generator: an autoregressive model of 8-bit mu-law waveforms,
-conditioned on the spoken word.
+conditioned on the spoken word, drawn pre-emphasised.
 
 ``train`` learns p(code_t | codes_<t, word, time) on synthesised single spoken
 digits (``pyengine.datasets.spoken_digits``), checkpoints after every epoch,
@@ -22,7 +22,8 @@ import pyengine.nn.functional as F
 from pyengine import nn
 from pyengine.apps.progress import Progress
 from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
-from pyengine.datasets.audio import log_mel_spectrogram, mu_law_decode, mu_law_encode, write_wav
+from pyengine.datasets.audio import (de_emphasis, log_mel_spectrogram, mu_law_decode, mu_law_encode, pre_emphasis,
+                                     write_wav)
 from pyengine.datasets.speech import DIGIT_WORDS, VOICES, spoken_digits
 
 LN2 = math.log(2.0)
@@ -55,6 +56,7 @@ class Config:
     lpc_order: int = 16
     eval_batch_size: int = 16
     voice: str = "all"       # one eSpeak NG voice of speech.VOICES, or "all" of them
+    pre_emphasis: float = 0.9  # the model learns x_t - a x_(t-1); a drawn waveform is de-emphasised
 
     def voice_set(self) -> tuple:
         return VOICES if self.voice == "all" else (self.voice,)
@@ -85,10 +87,20 @@ class Utterances:
         return int(sum(len(c) for c in self.codes))
 
 
-def load_utterances(count: int, seed: int, voices=VOICES, progress=None) -> Utterances:
-    s = spoken_digits(count, seed=seed, min_digits=1, max_digits=1, sample_rate=SAMPLE_RATE, voices=voices,
-                      progress=progress)
-    return Utterances([mu_law_encode(w) for w in s.waveforms], np.array([int(l) for l in s.labels], np.int64))
+def load_utterances(count: int, seed: int, config: Config, progress=None) -> Utterances:
+    """Spoken digits as the model sees them: pre-emphasised, then mu-law coded
+    (a pre-emphasised sample past [-1, 1], rare, is clipped by the coding)."""
+    s = spoken_digits(count, seed=seed, min_digits=1, max_digits=1, sample_rate=SAMPLE_RATE,
+                      voices=config.voice_set(), progress=progress)
+    return Utterances([mu_law_encode(pre_emphasis(w, config.pre_emphasis)) for w in s.waveforms],
+                      np.array([int(l) for l in s.labels], np.int64))
+
+
+def waveform_of(codes: np.ndarray, config: Config) -> np.ndarray:
+    """Codes the model drew -> the waveform they say: mu-law decoded,
+    de-emphasised and clipped to [-1, 1] (the de-emphasis has a gain of
+    1 / (1 - a) at 0 Hz, so a drawn offset can go past full scale)."""
+    return np.clip(de_emphasis(mu_law_decode(codes), config.pre_emphasis), -1.0, 1.0)
 
 
 def condition_ids(words, times, lengths, config: Config) -> np.ndarray:
@@ -486,9 +498,9 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     pyengine.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     with Progress(config.train_size + config.val_size, "synthesising", unit="utt", stream=stream) as progress:
-        train_data = load_utterances(config.train_size, TRAIN_DATA_SEED, config.voice_set(),
+        train_data = load_utterances(config.train_size, TRAIN_DATA_SEED, config,
                                      lambda n: progress.update(n - progress.count))
-        val_data = load_utterances(config.val_size, VAL_DATA_SEED, config.voice_set())
+        val_data = load_utterances(config.val_size, VAL_DATA_SEED, config)
         progress.update(progress.total - progress.count)
     model = build_model(config)
     optimiser = pyengine.optim.Adam(model.parameters(), lr=config.lr)
@@ -538,7 +550,9 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
                                               words_per_digit, seed=config.seed, stream=stream)
         metrics["recognized_fraction"] = fraction
         metrics["recognized"] = heard
-        log(f"the recogniser heard the requested digit in {fraction:.0%} of {len(heard)} generated words")
+        per_digit = ", ".join(f"{d}: {sum(h['heard'] == h['word'] == str(d) for h in heard)}/{words_per_digit}"
+                              for d in range(10))
+        log(f"the recogniser heard the requested digit in {fraction:.0%} of {len(heard)} generated words ({per_digit})")
     if history:
         plot_curves(history, {"histogram": baselines["histogram_bits_per_sample"],
                               f"order-{config.lpc_order} linear predictor": baselines["lpc_bits_per_sample"]},
@@ -556,7 +570,7 @@ def recognized_fraction(model, config: Config, lengths: list, recognizer, per_di
     words = np.repeat(np.arange(10), per_digit)
     codes = sample_codes(model, config, words, max(lengths), seed=seed, stream=stream,
                          word_lengths=[lengths[w] for w in words])
-    waveforms = [mu_law_decode(c[:lengths[w]]) for c, w in zip(codes, words)]
+    waveforms = [waveform_of(c[:lengths[w]], config) for c, w in zip(codes, words)]
     heard = recognizer.transcribe(waveforms, sample_rate=SAMPLE_RATE, beam=8)
     results = [{"word": str(w), "heard": str(h)} for w, h in zip(words, heard)]
     return float(np.mean([r["word"] == r["heard"] for r in results])), results
@@ -602,7 +616,7 @@ def generate(checkpoint_path: str, word: str, out: str, temperature: float = 1.0
         raise ValueError(f"generate: seconds must be positive, got {seconds}")
     model, config, lengths = load_generator(checkpoint_path)
     length = int(round(seconds * SAMPLE_RATE)) if seconds is not None else lengths[digit]
-    waveform = mu_law_decode(sample_codes(model, config, [digit], length, temperature, seed, stream)[0])
+    waveform = waveform_of(sample_codes(model, config, [digit], length, temperature, seed, stream)[0], config)
     image = os.path.splitext(out)[0] + ".png"
     write_wav(out, waveform, SAMPLE_RATE)
     plot_waveform(waveform, f'generated "{DIGIT_WORDS[digit]}" (temperature {temperature:g})', image)

@@ -38,6 +38,29 @@ def mu_law_decode(codes: np.ndarray, mu: int = MU) -> np.ndarray:
     return x.astype(np.float32)
 
 
+
+# ---- pre-emphasis ---------------------------------------------------------------------------
+def pre_emphasis(x: np.ndarray, alpha: float) -> np.ndarray:
+    """y_t = x_t - alpha x_(t-1) along the last axis (x_(-1) = 0): a first-order
+    high-pass that flattens speech's falling spectrum, so noise added to y
+    (a sampled waveform's) is shaped like the speech by ``de_emphasis``."""
+    x = np.asarray(x, dtype=np.float64)
+    y = x.copy()
+    y[..., 1:] -= alpha * x[..., :-1]
+    return y.astype(np.float32)
+
+
+def de_emphasis(y: np.ndarray, alpha: float) -> np.ndarray:
+    """The inverse of ``pre_emphasis``: x_t = y_t + alpha x_(t-1), a one-pole
+    low-pass run along the last axis (a loop over time, vectorised over the rest)."""
+    y = np.asarray(y, dtype=np.float64)
+    x = np.empty_like(y)
+    previous = np.zeros(y.shape[:-1])
+    for t in range(y.shape[-1]):
+        previous = y[..., t] + alpha * previous
+        x[..., t] = previous
+    return x.astype(np.float32)
+
 # ---- WAV files --------------------------------------------------------------------------------
 def write_wav(path: str, samples: np.ndarray, sample_rate: int) -> None:
     """Writes a mono waveform in [-1, 1] as 16-bit PCM (values beyond are
