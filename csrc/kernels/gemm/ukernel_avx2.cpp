@@ -35,6 +35,56 @@ Vec<T> activate(Vec<T> x, Activation act) {
   return x;
 }
 
+// acc[0..R) += the tile's A rows times its B panel, one FMA chain per
+// accumulator in the order of k. A tile short in m runs an R-row loop: the
+// rows past m would cost as much as real ones (a batch of 8 recurrent states
+// is one full tile and one of 2 rows, 12 rows of work for 8 without this).
+// Each accumulator's sum is the same whatever R, so the results do not
+// depend on how m falls into tiles.
+template <typename T, int R, bool kPackedA, bool kIndirectB>
+__attribute__((always_inline)) inline void accumulate(const MicroTile<T>& t, Vec<T> (&acc)[kMR][kNV]) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  const T* b = t.b;
+  const int64_t b_rs = t.b_rs;
+  if constexpr (kPackedA) {
+    const T* a = t.a;
+    const int64_t* rows = t.b_rows;
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < t.k; ++p) {
+      // The indirect form finds each row of B through its offset: one more
+      // load per step of k, within the three the core issues per cycle.
+      const T* bp = kIndirectB ? t.b + rows[p] : b;
+      const V b0 = V::loadu(bp), b1 = V::loadu(bp + W);
+#pragma GCC unroll 6
+      for (int i = 0; i < R; ++i) {
+        const V ai = V::broadcast(a[i]);
+        acc[i][0] = fmadd(ai, b0, acc[i][0]);
+        acc[i][1] = fmadd(ai, b1, acc[i][1]);
+      }
+      a += kMR;
+      b += b_rs;
+    }
+  } else {
+    int64_t row[R];
+    for (int i = 0; i < R; ++i) row[i] = i * t.a_rs;
+    const T* a = t.a;
+    const int64_t a_cs = t.a_cs;
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < t.k; ++p) {
+      const V b0 = V::loadu(b), b1 = V::loadu(b + W);
+#pragma GCC unroll 6
+      for (int i = 0; i < R; ++i) {
+        const V ai = V::broadcast(a[row[i]]);
+        acc[i][0] = fmadd(ai, b0, acc[i][0]);
+        acc[i][1] = fmadd(ai, b1, acc[i][1]);
+      }
+      a += a_cs;
+      b += b_rs;
+    }
+  }
+}
+
 template <typename T, bool kPackedA, bool kIndirectB = false>
 void ukernel(const MicroTile<T>& t) {
   using V = Vec<T>;
@@ -50,45 +100,13 @@ void ukernel(const MicroTile<T>& t) {
     __builtin_prefetch(t.c + i * t.c_rs + NR - 1, 1);
   }
 
-  const T* b = t.b;
-  const int64_t b_rs = t.b_rs;
-  if constexpr (kPackedA) {
-    const T* a = t.a;
-    const int64_t* rows = t.b_rows;
-#pragma GCC unroll 4
-    for (int64_t p = 0; p < t.k; ++p) {
-      // The indirect form finds each row of B through its offset: one more
-      // load per step of k, within the three the core issues per cycle.
-      const T* bp = kIndirectB ? t.b + rows[p] : b;
-      const V b0 = V::loadu(bp), b1 = V::loadu(bp + W);
-#pragma GCC unroll 6
-      for (int i = 0; i < kMR; ++i) {
-        const V ai = V::broadcast(a[i]);
-        acc[i][0] = fmadd(ai, b0, acc[i][0]);
-        acc[i][1] = fmadd(ai, b1, acc[i][1]);
-      }
-      a += kMR;
-      b += b_rs;
-    }
-  } else {
-    // A in place: rows at or past m repeat row m - 1, read but never stored,
-    // so the kernel never touches memory outside A.
-    int64_t row[kMR];
-    for (int i = 0; i < kMR; ++i) row[i] = std::min(i, t.m - 1) * t.a_rs;
-    const T* a = t.a;
-    const int64_t a_cs = t.a_cs;
-#pragma GCC unroll 2
-    for (int64_t p = 0; p < t.k; ++p) {
-      const V b0 = V::loadu(b), b1 = V::loadu(b + W);
-#pragma GCC unroll 6
-      for (int i = 0; i < kMR; ++i) {
-        const V ai = V::broadcast(a[row[i]]);
-        acc[i][0] = fmadd(ai, b0, acc[i][0]);
-        acc[i][1] = fmadd(ai, b1, acc[i][1]);
-      }
-      a += a_cs;
-      b += b_rs;
-    }
+  switch (t.m) {
+    case 1: accumulate<T, 1, kPackedA, kIndirectB>(t, acc); break;
+    case 2: accumulate<T, 2, kPackedA, kIndirectB>(t, acc); break;
+    case 3: accumulate<T, 3, kPackedA, kIndirectB>(t, acc); break;
+    case 4: accumulate<T, 4, kPackedA, kIndirectB>(t, acc); break;
+    case 5: accumulate<T, 5, kPackedA, kIndirectB>(t, acc); break;
+    default: accumulate<T, kMR, kPackedA, kIndirectB>(t, acc); break;
   }
 
   const Epilogue<T>& ep = t.epilogue;
