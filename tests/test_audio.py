@@ -38,13 +38,17 @@ def test_mu_law_levels_decode_and_encode_back_exactly():
 
 
 # ---- pre-emphasis --------------------------------------------------------------------------
-def test_pre_emphasis_is_the_first_order_difference_and_de_emphasis_undoes_it(rng):
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 0.9, -0.3])
+def test_pre_emphasis_is_the_first_order_difference_and_de_emphasis_undoes_it(rng, alpha):
     x = rng.uniform(-0.5, 0.5, (3, 101))
-    y = audio.pre_emphasis(x, 0.9)
+    y = audio.pre_emphasis(x, alpha)
     np.testing.assert_allclose(y[:, 0], x[:, 0], rtol=1e-6)
-    np.testing.assert_allclose(y[:, 1:], x[:, 1:] - 0.9 * x[:, :-1], rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(audio.de_emphasis(y, 0.9), x, rtol=1e-5, atol=1e-6)
-    assert audio.de_emphasis(np.zeros((2, 0)), 0.9).shape == (2, 0)
+    np.testing.assert_allclose(y[:, 1:], x[:, 1:] - alpha * x[:, :-1], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(audio.de_emphasis(y, alpha), x, rtol=1e-5, atol=1e-6)
+    for f in (audio.pre_emphasis, audio.de_emphasis):
+        assert f(np.zeros((2, 0)), alpha).shape == (2, 0)
+    with pytest.raises(ValueError, match="de_emphasis: alpha must be in"):
+        audio.de_emphasis(y, 1.0)
 
 
 def test_de_emphasis_lowers_the_top_of_the_band_by_the_filter_gain():

@@ -13,7 +13,7 @@ import pytest
 import pyengine
 from pyengine.apps import speech
 from pyengine.cli import main
-from pyengine.datasets.audio import mu_law_encode, read_wav
+from pyengine.datasets.audio import mu_law_encode, pre_emphasis, read_wav
 
 
 @dataclass
@@ -199,6 +199,34 @@ def test_resume_after_an_interruption_continues_exactly(quick_run, tmp_path):
     resumed = speech.train(TinyConfig(), str(tmp_path), resume=True, threads=1, **QUIET)
     assert [h["val_bits_per_sample"] for h in resumed.history] == \
         [h["val_bits_per_sample"] for h in result.history]
+
+
+def test_drawn_codes_become_audio_through_mu_law_and_de_emphasis():
+    x = 0.4 * np.sin(2 * np.pi * 300 * np.arange(2000) / 8000)
+    codes = mu_law_encode(pre_emphasis(x, 0.9))
+    np.testing.assert_allclose(speech.waveform_of(codes, TinyConfig()), x, atol=0.01)
+    assert np.abs(speech.waveform_of(codes, TinyConfig(pre_emphasis=0.0)) - x).max() > 0.1
+
+
+def test_generate_writes_the_de_emphasised_draw(quick_run, tmp_path, monkeypatch):
+    out, _ = quick_run
+    codes = np.random.default_rng(3).integers(100, 156, (1, 400))
+    monkeypatch.setattr(speech, "sample_codes", lambda *args, **kwargs: codes)
+    wav, _ = speech.generate(str(out / "checkpoint.pt"), "4", str(tmp_path / "four.wav"))
+    np.testing.assert_allclose(read_wav(wav)[0], speech.waveform_of(codes[0], TinyConfig()), atol=1.5 / 32768)
+
+
+def test_a_checkpoint_from_before_pre_emphasis_is_read_as_plain_codes(quick_run, tmp_path):
+    out, _ = quick_run
+    state = pyengine.load(str(out / "checkpoint.pt"))
+    del state["config"]["pre_emphasis"]
+    old = tmp_path / "old"
+    old.mkdir()
+    pyengine.save(state, str(old / "checkpoint.pt"))
+    assert speech.load_generator(str(old / "checkpoint.pt"))[1].pre_emphasis == 0.0
+    resumed = speech.train(TinyConfig(epochs=4), str(old), resume=True, threads=1, **QUIET)
+    assert json.loads((old / "metrics.json").read_text())["epochs"] == 4
+    assert pyengine.load(str(old / "checkpoint.pt"))["config"]["pre_emphasis"] == 0.0 and resumed.history
 
 
 def test_generate_writes_a_wav_and_a_spectrogram(quick_run, tmp_path):

@@ -28,7 +28,9 @@ def start_run(config, out_dir: str, resume: bool, threads: int | None):
         if not os.path.isfile(checkpoint_path):
             raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
         state = pyengine.load(checkpoint_path)
-        config = type(config)(**{**state["config"], "epochs": config.epochs})
+        # A field added after the checkpoint was written takes the value the
+        # run was trained with (the class's ``saved_before``), not today's default.
+        config = type(config)(**{**getattr(config, "saved_before", {}), **state["config"], "epochs": config.epochs})
     return config, checkpoint_path, state
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class Config:
 
     model: str = "gru"
     epochs: int = 6
-    batch_size: int = 6       # one 6-row register tile of the GEMM per time step
+    batch_size: int = 6       # one 6-row AVX2 register tile of the GEMM per time step
     lr: float = 3e-3
     clip: float = 1.0
     seed: int = 0
@@ -57,6 +58,8 @@ class Config:
     eval_batch_size: int = 16
     voice: str = "all"       # one eSpeak NG voice of speech.VOICES, or "all" of them
     pre_emphasis: float = 0.9  # the model learns x_t - a x_(t-1); a drawn waveform is de-emphasised
+    # What a checkpoint stored before a field existed was trained with.
+    saved_before: ClassVar[dict] = {"pre_emphasis": 0.0}
 
     def voice_set(self) -> tuple:
         return VOICES if self.voice == "all" else (self.voice,)
@@ -582,7 +585,7 @@ def load_generator(checkpoint_path: str) -> tuple[nn.Module, Config, list]:
     state = pyengine.load(checkpoint_path)
     if not isinstance(state, dict) or not {"model", "config", "lengths"} <= set(state):
         raise ValueError(f"{checkpoint_path}: not a checkpoint written by `pyengine train speech`")
-    config = Config(**state["config"])
+    config = Config(**{**Config.saved_before, **state["config"]})
     model = build_model(config)
     model.load_state_dict(state["model"])
     model.eval()

@@ -38,7 +38,6 @@ def mu_law_decode(codes: np.ndarray, mu: int = MU) -> np.ndarray:
     return x.astype(np.float32)
 
 
-
 # ---- pre-emphasis ---------------------------------------------------------------------------
 def pre_emphasis(x: np.ndarray, alpha: float) -> np.ndarray:
     """y_t = x_t - alpha x_(t-1) along the last axis (x_(-1) = 0): a first-order
@@ -52,7 +51,10 @@ def pre_emphasis(x: np.ndarray, alpha: float) -> np.ndarray:
 
 def de_emphasis(y: np.ndarray, alpha: float) -> np.ndarray:
     """The inverse of ``pre_emphasis``: x_t = y_t + alpha x_(t-1), a one-pole
-    low-pass run along the last axis (a loop over time, vectorised over the rest)."""
+    low-pass run along the last axis (a loop over time, vectorised over the
+    rest); stable only for |alpha| < 1."""
+    if not -1.0 < alpha < 1.0:
+        raise ValueError(f"de_emphasis: alpha must be in (-1, 1) for a stable filter, got {alpha}")
     y = np.asarray(y, dtype=np.float64)
     x = np.empty_like(y)
     previous = np.zeros(y.shape[:-1])
@@ -60,6 +62,7 @@ def de_emphasis(y: np.ndarray, alpha: float) -> np.ndarray:
         previous = y[..., t] + alpha * previous
         x[..., t] = previous
     return x.astype(np.float32)
+
 
 # ---- WAV files --------------------------------------------------------------------------------
 def write_wav(path: str, samples: np.ndarray, sample_rate: int) -> None:
