@@ -304,7 +304,7 @@ def _add_speech_commands(train_apps, generate_apps) -> None:
     p.add_argument("--model", choices=("gru", "wavenet"), help="sample-level GRU or WaveNet stack (default gru)")
     p.add_argument("--epochs", type=_positive_int, help="passes over the training utterances (default 6)")
     p.add_argument("--batch-size", type=_positive_int, help="utterances per step (default 6)")
-    p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 5e-3)")
     p.add_argument("--train-size", type=_positive_int, metavar="N", help="synthesised training utterances (default 1000)")
     p.add_argument("--hidden", type=_positive_int, help="GRU state size (default 256)")
     p.add_argument("--voice", choices=("all", *VOICES), metavar="VOICE",

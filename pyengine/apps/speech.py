@@ -42,7 +42,7 @@ class Config:
     model: str = "gru"
     epochs: int = 6
     batch_size: int = 6       # one 6-row AVX2 register tile of the GEMM per time step
-    lr: float = 3e-3
+    lr: float = 5e-3
     clip: float = 1.0
     seed: int = 0
     train_size: int = 1000
