@@ -314,8 +314,8 @@ def _add_speech_commands(train_apps, generate_apps) -> None:
     p.add_argument("--recognizer", metavar="CHECKPOINT",
                    help="speech recogniser that checks generated words "
                         "(default runs/recognizer/checkpoint.pt when it exists)")
-    p.add_argument("--words-per-digit", type=_positive_int, default=5, metavar="N",
-                   help="words generated per digit for the recogniser check (default 5)")
+    p.add_argument("--words-per-digit", type=_positive_int, default=10, metavar="N",
+                   help="words generated per digit for the recogniser check (default 10)")
     p.set_defaults(func=_cmd_train_speech)
     p = generate_apps.add_parser("speech", help="say a digit with a model of `pyengine train speech`")
     p.add_argument("--word", required=True, type=_spoken_word, help='the digit to say: "seven" or "7"')

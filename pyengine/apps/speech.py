@@ -479,7 +479,7 @@ class TrainResult:
 
 
 def train(config: Config, out_dir: str, resume: bool = False, threads: int | None = None,
-          recognizer: str | None = None, words_per_digit: int = 5, log=print, on_epoch_end=None,
+          recognizer: str | None = None, words_per_digit: int = 10, log=print, on_epoch_end=None,
           stream=None) -> TrainResult:
     """Trains the speech generator, writing into ``out_dir``: checkpoint.pt
     after every epoch, and at the end curves.png and metrics.json.
