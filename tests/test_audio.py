@@ -49,6 +49,8 @@ def test_pre_emphasis_is_the_first_order_difference_and_de_emphasis_undoes_it(rn
         assert f(np.zeros((2, 0)), alpha).shape == (2, 0)
     with pytest.raises(ValueError, match="de_emphasis: alpha must be in"):
         audio.de_emphasis(y, 1.0)
+    with pytest.raises(ValueError, match=r"pre_emphasis: the signal needs a time axis .* shape \(\)"):
+        audio.pre_emphasis(np.float32(0.5), alpha)
 
 
 def test_de_emphasis_lowers_the_top_of_the_band_by_the_filter_gain():

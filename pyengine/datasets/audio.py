@@ -39,11 +39,19 @@ def mu_law_decode(codes: np.ndarray, mu: int = MU) -> np.ndarray:
 
 
 # ---- pre-emphasis ---------------------------------------------------------------------------
+def _signal(op: str, x) -> np.ndarray:
+    """x as float64 with a time axis to filter along (its last)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0:
+        raise ValueError(f"{op}: the signal needs a time axis (its last), got a scalar of shape ()")
+    return x
+
+
 def pre_emphasis(x: np.ndarray, alpha: float) -> np.ndarray:
     """y_t = x_t - alpha x_(t-1) along the last axis (x_(-1) = 0): a first-order
     high-pass that flattens speech's falling spectrum, so noise added to y
     (a sampled waveform's) is shaped like the speech by ``de_emphasis``."""
-    x = np.asarray(x, dtype=np.float64)
+    x = _signal("pre_emphasis", x)
     y = x.copy()
     y[..., 1:] -= alpha * x[..., :-1]
     return y.astype(np.float32)
@@ -55,7 +63,7 @@ def de_emphasis(y: np.ndarray, alpha: float) -> np.ndarray:
     rest); stable only for |alpha| < 1."""
     if not -1.0 < alpha < 1.0:
         raise ValueError(f"de_emphasis: alpha must be in (-1, 1) for a stable filter, got {alpha}")
-    y = np.asarray(y, dtype=np.float64)
+    y = _signal("de_emphasis", y)
     x = np.empty_like(y)
     previous = np.zeros(y.shape[:-1])
     for t in range(y.shape[-1]):

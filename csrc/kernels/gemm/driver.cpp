@@ -316,6 +316,19 @@ int64_t packed_b_offset(int64_t k, int64_t jc, int64_t pc, int64_t ncur, int nr)
   return jc * k + round_up(ncur, nr) * pc;
 }
 
+// Packs this thread's share of the NR-column panels of B(pc:pc+kcur, jc:jc+ncur)
+// into dst, panel after panel, as gemm_blocked reads them.
+template <typename T>
+void pack_b_block(const GemmProblem<T>& p, int64_t pc, int64_t kcur, int64_t jc, int64_t ncur, int nr, T* dst,
+                  int tid, int nt) {
+  const int64_t n_panels = ceil_div(ncur, nr);
+  for (int64_t jp = split_begin(0, n_panels, nt, tid); jp < split_begin(0, n_panels, nt, tid + 1); ++jp) {
+    const int64_t j = jc + jp * nr;
+    pack_b_panel(kcur, static_cast<int>(std::min<int64_t>(nr, p.n - j)), nr, p.b + pc * p.b_rs + j * p.b_cs,
+                 p.b_rs, p.b_cs, dst + jp * nr * kcur);
+  }
+}
+
 template <typename T>
 void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   const Blocking bs = blocking_for<T>(kern.blocks);
@@ -367,11 +380,7 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
           // shared out over the threads; everyone waits until the whole
           // block is in.
           T* const dst = packed_b.as<T>() + (pc / kc % 2) * b_block;
-          for (int64_t jp = split_begin(0, n_panels, nt, tid); jp < split_begin(0, n_panels, nt, tid + 1); ++jp) {
-            const int64_t j = jc + jp * nr;
-            pack_b_panel(kcur, static_cast<int>(std::min<int64_t>(nr, p.n - j)), nr,
-                         p.b + pc * p.b_rs + j * p.b_cs, p.b_rs, p.b_cs, dst + jp * nr * kcur);
-          }
+          pack_b_block(p, pc, kcur, jc, ncur, nr, dst, tid, nt);
           barrier.wait(nt);
           bp = dst;
         }
@@ -477,18 +486,11 @@ void gemm_pack_b(const GemmProblem<T>& p, T* dst) {
   // Every (column block, k block, panel) in the order gemm_blocked reads them.
   for (int64_t jc = 0; jc < p.n; jc += kn.nc) {
     const int64_t ncur = std::min(kn.nc, p.n - jc);
-    const int64_t n_panels = ceil_div(ncur, nr);
     for (int64_t pc = 0; pc < p.k; pc += kn.kc) {
       const int64_t kcur = std::min(kn.kc, p.k - pc);
       T* const block = dst + packed_b_offset(p.k, jc, pc, ncur, nr);
-      const int nthreads = threads_for(kcur, ncur, 1, p.threaded);
-      parallel_run(nthreads, [&](int tid, int nt) {
-        for (int64_t jp = split_begin(0, n_panels, nt, tid); jp < split_begin(0, n_panels, nt, tid + 1); ++jp) {
-          const int64_t j = jc + jp * nr;
-          pack_b_panel(kcur, static_cast<int>(std::min<int64_t>(nr, p.n - j)), nr,
-                       p.b + pc * p.b_rs + j * p.b_cs, p.b_rs, p.b_cs, block + jp * nr * kcur);
-        }
-      });
+      parallel_run(threads_for(kcur, ncur, 1, p.threaded),
+                   [&](int tid, int nt) { pack_b_block(p, pc, kcur, jc, ncur, nr, block, tid, nt); });
     }
   }
 }

@@ -87,15 +87,13 @@ template <typename T>
 class PackedWeight {
  public:
   PackedWeight(int64_t rows, const Matrix<T>& b)
-      : problem_(product<T>({nullptr, rows, b.rows, b.rows, 1}, b, nullptr, b.cols)),
-        size_(gemm_packed_b_size(problem_)),
-        buf_(size_ * sizeof(T)) {
-    if (size_ > 0) gemm_pack_b(problem_, buf_.as<T>());
-  }
+      : PackedWeight(product<T>({nullptr, rows, b.rows, b.rows, 1}, b, nullptr, b.cols)) {}
   const T* data() const { return size_ > 0 ? buf_.as<T>() : nullptr; }
 
  private:
-  GemmProblem<T> problem_;
+  explicit PackedWeight(const GemmProblem<T>& p) : size_(gemm_packed_b_size(p)), buf_(size_ * sizeof(T)) {
+    if (size_ > 0) gemm_pack_b(p, buf_.as<T>());
+  }
   int64_t size_;  // elements; the pool's block may be larger
   ScratchBuffer buf_;
 };
@@ -216,8 +214,9 @@ void rnn_layer_forward(const RnnLayerForward<T>& p) {
       if (lstm) std::copy(p.c_n + b * H, p.c_n + (b + 1) * H, ws + b * W + H);
     }
     const Matrix<T> h_prev = row_major<T>(ws, B, H, W);
-    if (gru) matmul(h_prev, w_hh_t, gh, GH, T(0), p.b_hh, w_hh_packed.data());  // gh = h_prev @ w_hh^T + b_hh
-    else matmul(h_prev, w_hh_t, gx_t, GH, T(1), static_cast<const T*>(nullptr), w_hh_packed.data());  // gx_t += h_prev @ w_hh^T
+    const T* const no_bias = nullptr;
+    if (gru) matmul(h_prev, w_hh_t, gh, GH, T(0), p.b_hh, w_hh_packed.data());      // gh = h_prev @ w_hh^T + b_hh
+    else matmul(h_prev, w_hh_t, gx_t, GH, T(1), no_bias, w_hh_packed.data());       // gx_t += h_prev @ w_hh^T
 
     for_each_batch_row<T>(B, GH, [&](int64_t b) {
       T* y = p.y + (t * B + b) * H;
@@ -292,7 +291,8 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
       cell.backward(r);
     });
     // dh_prev += dgh_t (B, GH) @ w_hh (GH, H)
-    matmul(row_major<T>(dgh + t * B * GH, B, GH, GH), w_hh, dh_prev, H, T(1), static_cast<const T*>(nullptr), w_hh_packed.data());
+    const T* const no_bias = nullptr;
+    matmul(row_major<T>(dgh + t * B * GH, B, GH, GH), w_hh, dh_prev, H, T(1), no_bias, w_hh_packed.data());
     std::swap(dh, dh_prev);
     std::swap(dc, dc_prev);
   }
