@@ -35,7 +35,7 @@ void forward_scalar(const Conv2dShape& g, const T* xp, const T* w, const T* bias
 // the FMA latency (4 cycles) times the two FMA ports; each (c, r, s) step loads
 // RB*V input vectors and KB broadcast weights for KB*RB*V FMAs. Few output
 // channels (KB = 1, 2) take several rows instead, so the chains stay independent.
-template <typename T, int KB, int RB, int V>
+template <typename T, int KB, int RB, int V, int S>
 inline void forward_tile(const Conv2dShape& g, const T* xp, const T* wk, const T* bias, int64_t k, int64_t oh,
                          int64_t ow, T* y) {
   constexpr int W = Vec<T>::size;
@@ -49,7 +49,8 @@ inline void forward_tile(const Conv2dShape& g, const T* xp, const T* wk, const T
     for (int64_t r = 0; r < g.r; ++r) {
       const T* xrow = xp + (c * hp + oh * g.stride_h + r * g.dil_h) * wp + ow;
       const T* wrow = wk + (c * g.r + r) * g.s;
-      for (int64_t s = 0; s < g.s; ++s) {
+#pragma GCC unroll 8
+      for (int64_t s = 0; s < (S > 0 ? S : g.s); ++s) {
         Vec<T> xv[RB][V];
         for (int rb = 0; rb < RB; ++rb)
           for (int v = 0; v < V; ++v) xv[rb][v] = Vec<T>::loadu(xrow + rb * row_step + s * g.dil_w + v * W);
@@ -71,17 +72,17 @@ inline void forward_tile(const Conv2dShape& g, const T* xp, const T* wk, const T
 // tiles, then single vectors; a row that is not a whole number of vectors
 // ends with one vector tile flush with its end, recomputing a few columns to
 // the same values rather than falling back to scalar code.
-template <typename T, int KB, int RB, int V>
+template <typename T, int KB, int RB, int V, int S>
 void forward_rows(const Conv2dShape& g, const T* xp, const T* wk, const T* bias, int64_t k, int64_t oh, T* y) {
   constexpr int W = Vec<T>::size;
   const int64_t wide = g.out_w / (V * W) * (V * W), full = g.out_w / W * W;
   int64_t ow = 0;
-  for (; ow < wide; ow += V * W) forward_tile<T, KB, RB, V>(g, xp, wk, bias, k, oh, ow, y);
-  for (; ow < full; ow += W) forward_tile<T, KB, RB, 1>(g, xp, wk, bias, k, oh, ow, y);
-  if (full < g.out_w) forward_tile<T, KB, RB, 1>(g, xp, wk, bias, k, oh, g.out_w - W, y);
+  for (; ow < wide; ow += V * W) forward_tile<T, KB, RB, V, S>(g, xp, wk, bias, k, oh, ow, y);
+  for (; ow < full; ow += W) forward_tile<T, KB, RB, 1, S>(g, xp, wk, bias, k, oh, ow, y);
+  if (full < g.out_w) forward_tile<T, KB, RB, 1, S>(g, xp, wk, bias, k, oh, g.out_w - W, y);
 }
 
-template <typename T, int KB, int RB, int V>
+template <typename T, int KB, int RB, int V, int S>
 void forward_block_unit_stride(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k, T* y) {
   constexpr int W = Vec<T>::size;
   if (g.out_w < W) {  // rows narrower than one vector
@@ -90,23 +91,36 @@ void forward_block_unit_stride(const Conv2dShape& g, const T* xp, const T* w, co
   }
   const T* wk = w + k * g.cg() * g.taps();
   int64_t oh = 0;
-  for (; oh + RB <= g.out_h; oh += RB) forward_rows<T, KB, RB, V>(g, xp, wk, bias, k, oh, y);
-  for (; oh < g.out_h; ++oh) forward_rows<T, KB, 1, V>(g, xp, wk, bias, k, oh, y);
+  for (; oh + RB <= g.out_h; oh += RB) forward_rows<T, KB, RB, V, S>(g, xp, wk, bias, k, oh, y);
+  for (; oh < g.out_h; ++oh) forward_rows<T, KB, 1, V, S>(g, xp, wk, bias, k, oh, y);
 }
 
+// Channels [k0, k1) at unit stride, S taps per kernel row (0: g.s, read at run time).
+template <typename T, int S>
+void forward_unit_stride(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k0, int64_t k1, T* y) {
+  int64_t k = k0;
+  for (; k + 4 <= k1; k += 4) forward_block_unit_stride<T, 4, 1, 2, S>(g, xp, w, bias, k, y);
+  switch (k1 - k) {
+    case 3: forward_block_unit_stride<T, 3, 1, 2, S>(g, xp, w, bias, k, y); break;
+    case 2: forward_block_unit_stride<T, 2, 2, 2, S>(g, xp, w, bias, k, y); break;
+    case 1: forward_block_unit_stride<T, 1, 4, 2, S>(g, xp, w, bias, k, y); break;
+    default: break;
+  }
+}
+
+// The common kernel widths, 3 and 5, get their own instances: with a
+// compile-time trip count the tap loop unrolls into straight FMAs, where a
+// three-step loop would spend a compare and branch per three tile updates.
 template <typename T>
 void forward(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k0, int64_t k1, T* y) {
   if (g.stride_w != 1) {
     for (int64_t k = k0; k < k1; ++k) forward_scalar(g, xp, w, bias, k, 0, y);
     return;
   }
-  int64_t k = k0;
-  for (; k + 4 <= k1; k += 4) forward_block_unit_stride<T, 4, 1, 2>(g, xp, w, bias, k, y);
-  switch (k1 - k) {
-    case 3: forward_block_unit_stride<T, 3, 1, 2>(g, xp, w, bias, k, y); break;
-    case 2: forward_block_unit_stride<T, 2, 2, 2>(g, xp, w, bias, k, y); break;
-    case 1: forward_block_unit_stride<T, 1, 4, 2>(g, xp, w, bias, k, y); break;
-    default: break;
+  switch (g.s) {
+    case 3: return forward_unit_stride<T, 3>(g, xp, w, bias, k0, k1, y);
+    case 5: return forward_unit_stride<T, 5>(g, xp, w, bias, k0, k1, y);
+    default: return forward_unit_stride<T, 0>(g, xp, w, bias, k0, k1, y);
   }
 }
 
