@@ -142,14 +142,16 @@ void weight_grad_scalar(const Conv2dShape& g, const T* xp, const T* dyk, int64_t
   }
 }
 
-// TB taps at once: each step loads one dy vector and TB shifted input vectors
-// for TB FMAs, so one dy load is shared TB ways; TB = 8 accumulators keep both
-// FMA ports busy across the FMA latency. Lanes hold partial sums over
-// positions ow = lane (mod W); they are reduced once per image.
-template <typename T, int TB>
-void weight_grad_taps_unit_stride(const Conv2dShape& g, const T* xp, const T* dyk, int64_t t0, T* dwk) {
+// KB output channels x TB taps at once: each step loads KB dy vectors and TB
+// shifted input vectors for KB*TB FMAs, each load shared by the other side's
+// rows; 8 to 12 accumulators keep both FMA ports busy across the FMA latency.
+// Lanes hold partial sums over positions ow = lane (mod W); they are reduced
+// once per image. Each accumulator sees the same sequence of FMAs whatever
+// KB and TB, so the blocking does not change the results.
+template <typename T, int KB, int TB>
+void weight_grad_block_unit_stride(const Conv2dShape& g, const T* xp, const T* dy, int64_t k, int64_t t0, T* dw) {
   constexpr int W = Vec<T>::size;
-  const int64_t hp = g.padded_h(), wp = g.padded_w();
+  const int64_t hp = g.padded_h(), wp = g.padded_w(), P = g.out_plane(), ntaps = g.cg() * g.taps();
   const int64_t full = g.out_w / W * W;
   int64_t offset[TB];
   for (int t = 0; t < TB; ++t) {
@@ -157,59 +159,73 @@ void weight_grad_taps_unit_stride(const Conv2dShape& g, const T* xp, const T* dy
     const int64_t c = tap / g.taps(), r = tap / g.s % g.r, s = tap % g.s;
     offset[t] = (c * hp + r * g.dil_h) * wp + s * g.dil_w;
   }
-  Vec<T> acc[TB];
-  T tail[TB];
-  for (int t = 0; t < TB; ++t) {
-    acc[t] = Vec<T>::zero();
-    tail[t] = T(0);
-  }
+  Vec<T> acc[KB][TB];
+  T tail[KB][TB];
+  for (int kb = 0; kb < KB; ++kb)
+    for (int t = 0; t < TB; ++t) {
+      acc[kb][t] = Vec<T>::zero();
+      tail[kb][t] = T(0);
+    }
   for (int64_t oh = 0; oh < g.out_h; ++oh) {
-    const T* dyrow = dyk + oh * g.out_w;
+    const T* dyrow = dy + k * P + oh * g.out_w;
     const T* xrow = xp + oh * g.stride_h * wp;
     for (int64_t ow = 0; ow < full; ow += W) {
-      const Vec<T> d = Vec<T>::loadu(dyrow + ow);
-      for (int t = 0; t < TB; ++t) acc[t] = fmadd(d, Vec<T>::loadu(xrow + offset[t] + ow), acc[t]);
+      Vec<T> d[KB];
+      for (int kb = 0; kb < KB; ++kb) d[kb] = Vec<T>::loadu(dyrow + kb * P + ow);
+      for (int t = 0; t < TB; ++t) {
+        const Vec<T> xv = Vec<T>::loadu(xrow + offset[t] + ow);
+        for (int kb = 0; kb < KB; ++kb) acc[kb][t] = fmadd(d[kb], xv, acc[kb][t]);
+      }
     }
     for (int64_t ow = full; ow < g.out_w; ++ow)
-      for (int t = 0; t < TB; ++t) tail[t] += dyrow[ow] * xrow[offset[t] + ow];
+      for (int kb = 0; kb < KB; ++kb)
+        for (int t = 0; t < TB; ++t) tail[kb][t] += dyrow[kb * P + ow] * xrow[offset[t] + ow];
   }
-  for (int t = 0; t < TB; ++t) dwk[t0 + t] += acc[t].reduce_add() + tail[t];
+  for (int kb = 0; kb < KB; ++kb)
+    for (int t = 0; t < TB; ++t) dw[(k + kb) * ntaps + t0 + t] += acc[kb][t].reduce_add() + tail[kb][t];
 }
 
-template <typename T>
-void weight_grad_taps(const Conv2dShape& g, const T* xp, const T* dyk, int64_t t0, int64_t tb, T* dwk) {
-  switch (tb) {
-    case 8: return weight_grad_taps_unit_stride<T, 8>(g, xp, dyk, t0, dwk);
-    case 7: return weight_grad_taps_unit_stride<T, 7>(g, xp, dyk, t0, dwk);
-    case 6: return weight_grad_taps_unit_stride<T, 6>(g, xp, dyk, t0, dwk);
-    case 5: return weight_grad_taps_unit_stride<T, 5>(g, xp, dyk, t0, dwk);
-    case 4: return weight_grad_taps_unit_stride<T, 4>(g, xp, dyk, t0, dwk);
-    case 3: return weight_grad_taps_unit_stride<T, 3>(g, xp, dyk, t0, dwk);
-    case 2: return weight_grad_taps_unit_stride<T, 2>(g, xp, dyk, t0, dwk);
-    default: return weight_grad_taps_unit_stride<T, 1>(g, xp, dyk, t0, dwk);
+// Taps per block for KB channels: 8 and 12 accumulators.
+template <int KB>
+constexpr int kMaxTaps = KB == 1 ? 8 : 6;
+
+// Taps [t0, t0 + tb) of KB channels from k, 1 <= tb <= TB: the block
+// instance with tb taps.
+template <typename T, int KB, int TB = kMaxTaps<KB>>
+void weight_grad_taps(const Conv2dShape& g, const T* xp, const T* dy, int64_t k, int64_t t0, int64_t tb, T* dw) {
+  if constexpr (TB > 1) {
+    if (tb < TB) return weight_grad_taps<T, KB, TB - 1>(g, xp, dy, k, t0, tb, dw);
+  }
+  weight_grad_block_unit_stride<T, KB, TB>(g, xp, dy, k, t0, dw);
+}
+
+// The taps of KB channels from k in blocks of at most kMaxTaps; the last
+// most+1 .. 2*most-1 are split into two near-equal blocks, so no block runs
+// on a few latency-bound accumulator chains.
+template <typename T, int KB>
+void weight_grad_channels(const Conv2dShape& g, const T* xp, const T* dy, int64_t k, T* dw) {
+  constexpr int64_t most = kMaxTaps<KB>;
+  const int64_t ntaps = g.cg() * g.taps();
+  int64_t t = 0;
+  while (t < ntaps) {
+    const int64_t left = ntaps - t;
+    const int64_t tb = left <= most ? left : left < 2 * most ? (left + 1) / 2 : most;
+    weight_grad_taps<T, KB>(g, xp, dy, k, t, tb, dw);
+    t += tb;
   }
 }
 
 template <typename T>
 void weight_grad(const Conv2dShape& g, const T* xp, const T* dy, int64_t k0, int64_t k1, T* dw) {
   const int64_t ntaps = g.cg() * g.taps();
-  for (int64_t k = k0; k < k1; ++k) {
-    const T* dyk = dy + k * g.out_plane();
-    T* dwk = dw + k * ntaps;
-    if (g.stride_w != 1) {
-      weight_grad_scalar(g, xp, dyk, 0, ntaps, dwk);
-      continue;
-    }
-    // Groups of 8 taps; the last 9..15 are split into two groups of at least
-    // 4, so no group runs on a single latency-bound accumulator chain.
-    int64_t t = 0;
-    while (t < ntaps) {
-      const int64_t left = ntaps - t;
-      const int64_t tb = left <= 8 ? left : left < 16 ? (left + 1) / 2 : 8;
-      weight_grad_taps(g, xp, dyk, t, tb, dwk);
-      t += tb;
-    }
+  if (g.stride_w != 1) {
+    for (int64_t k = k0; k < k1; ++k) weight_grad_scalar(g, xp, dy + k * g.out_plane(), 0, ntaps, dw + k * ntaps);
+    return;
   }
+  // Channels in pairs: each input vector then feeds two FMAs, and each dy vector six.
+  int64_t k = k0;
+  for (; k + 2 <= k1; k += 2) weight_grad_channels<T, 2>(g, xp, dy, k, dw);
+  if (k < k1) weight_grad_channels<T, 1>(g, xp, dy, k, dw);
 }
 
 // ---- depthwise input gradient ------------------------------------------------------
