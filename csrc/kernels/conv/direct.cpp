@@ -31,10 +31,12 @@ void forward_scalar(const Conv2dShape& g, const T* xp, const T* w, const T* bias
 }
 
 // One tile of the output: KB channels x RB rows x V vectors, from row oh and
-// column ow. With KB*RB*V = 8 accumulators, eight independent FMA chains cover
-// the FMA latency (4 cycles) times the two FMA ports; each (c, r, s) step loads
-// RB*V input vectors and KB broadcast weights for KB*RB*V FMAs. Few output
-// channels (KB = 1, 2) take several rows instead, so the chains stay independent.
+// column ow. With KB*RB*V = 8 to 12 accumulators, that many independent FMA
+// chains cover the FMA latency (4 cycles) times the two FMA ports; each
+// (c, r, s) step broadcasts KB weights and streams RB*V input vectors past
+// them, one at a time, for KB*RB*V FMAs: KB + 1 registers beside the
+// accumulators, so three channels fit twelve of them. Few output channels
+// (KB = 1, 2, 3) take several rows instead, so the chains stay independent.
 template <typename T, int KB, int RB, int V, int S>
 inline void forward_tile(const Conv2dShape& g, const T* xp, const T* wk, const T* bias, int64_t k, int64_t oh,
                          int64_t ow, T* y) {
@@ -51,14 +53,13 @@ inline void forward_tile(const Conv2dShape& g, const T* xp, const T* wk, const T
       const T* wrow = wk + (c * g.r + r) * g.s;
 #pragma GCC unroll 8
       for (int64_t s = 0; s < (S > 0 ? S : g.s); ++s) {
-        Vec<T> xv[RB][V];
+        Vec<T> wv[KB];
+        for (int kb = 0; kb < KB; ++kb) wv[kb] = Vec<T>::broadcast(wrow[kb * wstride + s]);
         for (int rb = 0; rb < RB; ++rb)
-          for (int v = 0; v < V; ++v) xv[rb][v] = Vec<T>::loadu(xrow + rb * row_step + s * g.dil_w + v * W);
-        for (int kb = 0; kb < KB; ++kb) {
-          const Vec<T> wv = Vec<T>::broadcast(wrow[kb * wstride + s]);
-          for (int rb = 0; rb < RB; ++rb)
-            for (int v = 0; v < V; ++v) acc[kb][rb][v] = fmadd(wv, xv[rb][v], acc[kb][rb][v]);
-        }
+          for (int v = 0; v < V; ++v) {
+            const Vec<T> xv = Vec<T>::loadu(xrow + rb * row_step + s * g.dil_w + v * W);
+            for (int kb = 0; kb < KB; ++kb) acc[kb][rb][v] = fmadd(wv[kb], xv, acc[kb][rb][v]);
+          }
       }
     }
   }
@@ -101,7 +102,7 @@ void forward_unit_stride(const Conv2dShape& g, const T* xp, const T* w, const T*
   int64_t k = k0;
   for (; k + 4 <= k1; k += 4) forward_block_unit_stride<T, 4, 1, 2, S>(g, xp, w, bias, k, y);
   switch (k1 - k) {
-    case 3: forward_block_unit_stride<T, 3, 1, 2, S>(g, xp, w, bias, k, y); break;
+    case 3: forward_block_unit_stride<T, 3, 2, 2, S>(g, xp, w, bias, k, y); break;
     case 2: forward_block_unit_stride<T, 2, 2, 2, S>(g, xp, w, bias, k, y); break;
     case 1: forward_block_unit_stride<T, 1, 4, 2, S>(g, xp, w, bias, k, y); break;
     default: break;
