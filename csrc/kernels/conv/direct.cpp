@@ -146,6 +146,8 @@ void weight_grad_scalar(const Conv2dShape& g, const T* xp, const T* dyk, int64_t
 // KB output channels x TB taps at once: each step loads KB dy vectors and TB
 // shifted input vectors for KB*TB FMAs, each load shared by the other side's
 // rows; 8 to 12 accumulators keep both FMA ports busy across the FMA latency.
+// The smaller side stays in registers while the other streams past it, one
+// vector at a time, so twelve accumulators fit beside it.
 // Lanes hold partial sums over positions ow = lane (mod W); they are reduced
 // once per image. Each accumulator sees the same sequence of FMAs whatever
 // KB and TB, so the blocking does not change the results.
@@ -171,11 +173,20 @@ void weight_grad_block_unit_stride(const Conv2dShape& g, const T* xp, const T* d
     const T* dyrow = dy + k * P + oh * g.out_w;
     const T* xrow = xp + oh * g.stride_h * wp;
     for (int64_t ow = 0; ow < full; ow += W) {
-      Vec<T> d[KB];
-      for (int kb = 0; kb < KB; ++kb) d[kb] = Vec<T>::loadu(dyrow + kb * P + ow);
-      for (int t = 0; t < TB; ++t) {
-        const Vec<T> xv = Vec<T>::loadu(xrow + offset[t] + ow);
-        for (int kb = 0; kb < KB; ++kb) acc[kb][t] = fmadd(d[kb], xv, acc[kb][t]);
+      if constexpr (KB <= TB) {
+        Vec<T> d[KB];
+        for (int kb = 0; kb < KB; ++kb) d[kb] = Vec<T>::loadu(dyrow + kb * P + ow);
+        for (int t = 0; t < TB; ++t) {
+          const Vec<T> xv = Vec<T>::loadu(xrow + offset[t] + ow);
+          for (int kb = 0; kb < KB; ++kb) acc[kb][t] = fmadd(d[kb], xv, acc[kb][t]);
+        }
+      } else {
+        Vec<T> xv[TB];
+        for (int t = 0; t < TB; ++t) xv[t] = Vec<T>::loadu(xrow + offset[t] + ow);
+        for (int kb = 0; kb < KB; ++kb) {
+          const Vec<T> d = Vec<T>::loadu(dyrow + kb * P + ow);
+          for (int t = 0; t < TB; ++t) acc[kb][t] = fmadd(d, xv[t], acc[kb][t]);
+        }
       }
     }
     for (int64_t ow = full; ow < g.out_w; ++ow)
@@ -186,9 +197,9 @@ void weight_grad_block_unit_stride(const Conv2dShape& g, const T* xp, const T* d
     for (int t = 0; t < TB; ++t) dw[(k + kb) * ntaps + t0 + t] += acc[kb][t].reduce_add() + tail[kb][t];
 }
 
-// Taps per block for KB channels: 8 and 12 accumulators.
+// Taps per block for KB channels: 8 or 12 accumulators.
 template <int KB>
-constexpr int kMaxTaps = KB == 1 ? 8 : 6;
+constexpr int kMaxTaps = KB == 1 ? 8 : 12 / KB;
 
 // Taps [t0, t0 + tb) of KB channels from k, 1 <= tb <= TB: the block
 // instance with tb taps.
@@ -223,8 +234,10 @@ void weight_grad(const Conv2dShape& g, const T* xp, const T* dy, int64_t k0, int
     for (int64_t k = k0; k < k1; ++k) weight_grad_scalar(g, xp, dy + k * g.out_plane(), 0, ntaps, dw + k * ntaps);
     return;
   }
-  // Channels in pairs: each input vector then feeds two FMAs, and each dy vector six.
+  // Channels in fours (each input vector feeds four FMAs, each dy vector
+  // three), then a pair, then one.
   int64_t k = k0;
+  for (; k + 4 <= k1; k += 4) weight_grad_channels<T, 4>(g, xp, dy, k, dw);
   for (; k + 2 <= k1; k += 2) weight_grad_channels<T, 2>(g, xp, dy, k, dw);
   if (k < k1) weight_grad_channels<T, 1>(g, xp, dy, k, dw);
 }
