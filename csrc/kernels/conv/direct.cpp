@@ -35,8 +35,8 @@ void forward_scalar(const Conv2dShape& g, const T* xp, const T* w, const T* bias
 // chains cover the FMA latency (4 cycles) times the two FMA ports; each
 // (c, r, s) step broadcasts KB weights and streams RB*V input vectors past
 // them, one at a time, for KB*RB*V FMAs: KB + 1 registers beside the
-// accumulators, so three channels fit twelve of them. Few output channels
-// (KB = 1, 2, 3) take several rows instead, so the chains stay independent.
+// accumulators, so three channels fit twelve of them (four only eight).
+// Fewer channels take more rows instead, so the chains stay independent.
 template <typename T, int KB, int RB, int V, int S>
 inline void forward_tile(const Conv2dShape& g, const T* xp, const T* wk, const T* bias, int64_t k, int64_t oh,
                          int64_t ow, T* y) {
@@ -100,9 +100,8 @@ void forward_block_unit_stride(const Conv2dShape& g, const T* xp, const T* w, co
 template <typename T, int S>
 void forward_unit_stride(const Conv2dShape& g, const T* xp, const T* w, const T* bias, int64_t k0, int64_t k1, T* y) {
   int64_t k = k0;
-  for (; k + 4 <= k1; k += 4) forward_block_unit_stride<T, 4, 1, 2, S>(g, xp, w, bias, k, y);
+  for (; k + 3 <= k1; k += 3) forward_block_unit_stride<T, 3, 2, 2, S>(g, xp, w, bias, k, y);
   switch (k1 - k) {
-    case 3: forward_block_unit_stride<T, 3, 2, 2, S>(g, xp, w, bias, k, y); break;
     case 2: forward_block_unit_stride<T, 2, 2, 2, S>(g, xp, w, bias, k, y); break;
     case 1: forward_block_unit_stride<T, 1, 4, 2, S>(g, xp, w, bias, k, y); break;
     default: break;
