@@ -14,6 +14,7 @@
 #include "core/buffer.h"
 #include "core/parallel.h"
 #include "kernels/conv/conv.h"
+#include "kernels/elementwise/elementwise.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/pack.h"
 #include "kernels/gemm/ukernel.h"
@@ -459,19 +460,14 @@ void conv2d_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw
 template <typename T>
 void conv2d_backward_bias(const Conv2dShape& g, const T* dy, T* db) {
   const int64_t P = g.out_plane();
+  const ReduceKernels<T>& reduce = reduce_kernels_for<T>();
   parallel_for(0, g.k, 1, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
-      // Eight partial sums (positions p mod 8), combined in a fixed order: eight
-      // independent add chains instead of one latency-bound chain.
-      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      for (int64_t n = 0; n < g.n; ++n) {
-        const T* plane = dy + (n * g.k + k) * P;
-        int64_t p = 0;
-        for (; p + 8 <= P; p += 8)
-          for (int i = 0; i < 8; ++i) part[i] += plane[p + i];
-        for (int i = 0; p < P; ++p, ++i) part[i] += plane[p];
-      }
-      db[k] = static_cast<T>(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
+      // Each plane summed in double by the ISA's vector kernel, the planes
+      // added in image order: the same order whatever the threads.
+      double total = 0;
+      for (int64_t n = 0; n < g.n; ++n) total += reduce.sum_block(dy + (n * g.k + k) * P, P);
+      db[k] = static_cast<T>(total);
     }
   });
 }
