@@ -428,11 +428,17 @@ void conv2d_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw
   // Pointwise layers take this path too (their im2col is a copy): one deep
   // GEMM per chunk instead of one shallow threaded GEMM per image, whose
   // per-call thread start-up dominates at small images.
+  //
+  // The product runs as dW_g^T = cols_g @ dy_g^T into a (C/G*R*S, K/G) buffer,
+  // transposed into dw at the end: its packing then reads the unfolded input
+  // along its rows, and gathers across rows only from dy, K/G values per
+  // position rather than C/G*R*S.
   const int64_t crs = g.c * g.taps();
   const ChunkPlan plan = plan_chunks(g, (crs + g.k) * sizeof(T));
   const int64_t max_cols = plan.images * plan.rows * g.out_w;
   ScratchBuffer cols(sizeof(T) * crs * max_cols);
   ScratchBuffer dy_chunk(plan.images > 1 ? sizeof(T) * g.k * max_cols : 1);
+  ScratchBuffer dw_t(sizeof(T) * g.k * crs_g);  // group g's dW_g^T at rows [g*C/G*R*S, ...)
   bool first = true;
   for_each_chunk(g, plan, [&](int64_t n0, int64_t nb, int64_t oh0, int64_t oh1) {
     const int64_t tile = (oh1 - oh0) * g.out_w;
@@ -447,14 +453,20 @@ void conv2d_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw
     const T* dy_rows = nb > 1 ? dy_chunk.as<T>() : dy + n0 * g.k * P + oh0 * g.out_w;
     const int64_t dy_ld = nb > 1 ? ld : P;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      // dW_g (K/G, C/G*R*S) (+)= dy_g (K/G, nb*tile) @ cols_g^T (nb*tile, C/G*R*S)
-      GemmProblem<T> p = product(kg, crs_g, ld, dy_rows + grp * kg * dy_ld, dy_ld, 1, cols.as<T>() + grp * crs_g * ld,
-                                 1, ld, dw + grp * kg * crs_g, crs_g, true);
+      // dW_g^T (C/G*R*S, K/G) (+)= cols_g (C/G*R*S, nb*tile) @ dy_g^T (nb*tile, K/G)
+      GemmProblem<T> p = product(crs_g, kg, ld, cols.as<T>() + grp * crs_g * ld, ld, 1, dy_rows + grp * kg * dy_ld, 1,
+                                 dy_ld, dw_t.as<T>() + grp * crs_g * kg, kg, true);
       p.beta = first ? T(0) : T(1);
       gemm(p);
     }
     first = false;
   });
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    const T* src = dw_t.as<T>() + grp * crs_g * kg;  // (C/G*R*S, K/G)
+    T* dst = dw + grp * kg * crs_g;                   // (K/G, C/G*R*S)
+    for (int64_t k = 0; k < kg; ++k)
+      for (int64_t j = 0; j < crs_g; ++j) dst[k * crs_g + j] = src[j * kg + k];
+  }
 }
 
 template <typename T>
