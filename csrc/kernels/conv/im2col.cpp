@@ -1,13 +1,44 @@
 // im2col: one image's receptive fields laid out as the columns of a matrix,
 // so that a convolution becomes one GEMM. Zero padding is written here rather
 // than tested inside the GEMM, which keeps the micro-kernel branch-free.
+#include <algorithm>
+
 #include "kernels/conv/conv.h"
 
 namespace pyengine {
 
+namespace {
+
+// Row r, column offset col_offset of the unfolded input for output rows
+// [oh0, oh1), when input and output rows have the same pitch (unit strides,
+// out_w == w: "same" padding): the valid rows are then one shifted block of
+// the plane, copied in one pass; the columns that wrapped into a neighbouring
+// row, and the rows above and below the image, are zeroed after.
+template <typename T>
+void copy_shifted_rows(const T* plane, const Conv2dShape& g, int64_t r, int64_t col_offset, IndexRange ow,
+                       int64_t oh0, int64_t oh1, T* row) {
+  const int64_t wo = g.out_w, ih_shift = r * g.dil_h - g.pad_top;  // ih = oh + ih_shift
+  const int64_t first = std::clamp<int64_t>(-ih_shift, oh0, oh1), last = std::clamp<int64_t>(g.h - ih_shift, first, oh1);
+  std::fill(row, row + (first - oh0) * wo, T(0));
+  std::fill(row + (last - oh0) * wo, row + (oh1 - oh0) * wo, T(0));
+  if (first == last) return;
+  if (ow.lo < ow.hi) {
+    const T* src = plane + (first + ih_shift) * g.w + col_offset + ow.lo;
+    std::copy(src, src + (last - first - 1) * wo + (ow.hi - ow.lo), row + (first - oh0) * wo + ow.lo);
+  }
+  for (int64_t oh = first; oh < last; ++oh) {
+    T* out = row + (oh - oh0) * wo;
+    std::fill(out, out + ow.lo, T(0));
+    std::fill(out + std::max(ow.lo, ow.hi), out + wo, T(0));
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void im2col(const T* x, int64_t channels, const Conv2dShape& g, int64_t oh0, int64_t oh1, T* cols, int64_t ld) {
   const int64_t wo = g.out_w;
+  const bool contiguous_rows = g.stride_w == 1 && g.stride_h == 1 && wo == g.w;
   for (int64_t c = 0; c < channels; ++c) {
     const T* plane = x + c * g.h * g.w;
     for (int64_t r = 0; r < g.r; ++r) {
@@ -15,6 +46,10 @@ void im2col(const T* x, int64_t channels, const Conv2dShape& g, int64_t oh0, int
         T* row = cols + ((c * g.r + r) * g.s + s) * ld;
         const int64_t col_offset = s * g.dil_w - g.pad_left;  // iw = ow*sw + col_offset
         const IndexRange ow = valid_outputs(col_offset, g.stride_w, g.w, wo);
+        if (contiguous_rows) {
+          copy_shifted_rows(plane, g, r, col_offset, ow, oh0, oh1, row);
+          continue;
+        }
         // Plain loops, not memset/memcpy: the rows of a CNN are a few dozen
         // elements, where a libc call costs more than the copy itself.
         for (int64_t oh = oh0; oh < oh1; ++oh, row += wo) {
