@@ -73,6 +73,10 @@ struct Vec<double> {
   static Vec load(const double* p) { return {_mm256_load_pd(p)}; }
   static Vec loadu_convert(const float* p) { return {_mm256_cvtps_pd(_mm_loadu_ps(p))}; }
   static Vec loadu_convert(const double* p) { return loadu(p); }
+  // Stores the lanes rounded to float (or as they are): results computed in
+  // double for float data.
+  void store_convert(float* p) const { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
+  void store_convert(double* p) const { storeu(p); }
   void storeu(double* p) const { _mm256_storeu_pd(p, v); }
   void store(double* p) const { _mm256_store_pd(p, v); }
   // The first n lanes (0 <= n <= 4) only, as for float.

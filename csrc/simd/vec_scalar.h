@@ -30,6 +30,9 @@ struct Vec {
   // from float to double): float data summed in double precision.
   template <typename U>
   static Vec loadu_convert(const U* p) { return {static_cast<T>(*p)}; }
+  // The reverse: stores `size` values converted to U.
+  template <typename U>
+  void store_convert(U* p) const { *p = static_cast<U>(v); }
   void storeu(T* p) const { *p = v; }
   void store(T* p) const { *p = v; }
   T lane(int) const { return v; }

@@ -166,4 +166,32 @@ template <typename T>
 void batch_norm_backward(const BatchNormShape& g, const T* dy, const T* x, const T* weight, const T* save_mean,
                          const T* save_invstd, bool training, T* dx, T* dweight, T* dbias);
 
+// The passes over one plane (n contiguous values of one channel) that batch
+// normalisation makes, compiled per ISA (batch_norm_rows.cpp). Sums are
+// accumulated in double in an order fixed by n; the maps compute in double
+// and round once to T.
+template <typename T>
+struct BatchNormRowKernels {
+  double (*sum)(const T* x, int64_t n);                            // sum x
+  double (*centered_squares)(const T* x, int64_t n, double mean);  // sum (x - mean)^2
+  double (*centered_dot)(const T* dy, const T* x, int64_t n, double mean);  // sum dy * (x - mean)
+  void (*affine)(const T* x, int64_t n, double a, double b, T* y);  // y = x * a + b
+  // dx = scale * (dy - dy_mean - (x - mean) * xc_coef)
+  void (*input_grad)(const T* dy, const T* x, int64_t n, double scale, double dy_mean, double mean, double xc_coef,
+                     T* dx);
+};
+struct BatchNormRowTable {
+  BatchNormRowKernels<float> f32;
+  BatchNormRowKernels<double> f64;
+};
+namespace scalar { extern const BatchNormRowTable batch_norm_row_table; }
+namespace avx2 { extern const BatchNormRowTable batch_norm_row_table; }
+const BatchNormRowTable& batch_norm_row_kernels();
+
+template <typename T>
+const BatchNormRowKernels<T>& batch_norm_row_kernels_for() {
+  if constexpr (sizeof(T) == 4) return batch_norm_row_kernels().f32;
+  else return batch_norm_row_kernels().f64;
+}
+
 }  // namespace pyengine

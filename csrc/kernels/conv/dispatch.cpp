@@ -16,4 +16,18 @@ const DirectConvTable& direct_conv_kernels() {
   return select_table(tables);
 }
 
+const BatchNormRowTable& batch_norm_row_kernels() {
+  static const BatchNormRowTable* const tables[kIsaCount] = {
+      &scalar::batch_norm_row_table,
+#ifdef PYENGINE_HAVE_AVX2
+      &avx2::batch_norm_row_table,
+#else
+      nullptr,
+#endif
+      nullptr,  // avx512
+      nullptr,  // neon
+  };
+  return select_table(tables);
+}
+
 }  // namespace pyengine

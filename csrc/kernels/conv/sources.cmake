@@ -8,4 +8,4 @@ list(APPEND PYENGINE_CORE_SOURCES
   csrc/kernels/conv/dispatch.cpp
 )
 # Compiled once per instruction set (written against simd/vec.h).
-list(APPEND PYENGINE_ISA_SOURCES csrc/kernels/conv/direct.cpp)
+list(APPEND PYENGINE_ISA_SOURCES csrc/kernels/conv/direct.cpp csrc/kernels/conv/batch_norm_rows.cpp)
