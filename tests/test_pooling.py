@@ -147,3 +147,5 @@ def test_pooling_errors():
     import pyengine.kernels as K
     with pytest.raises(ValueError, match="index 16 is outside an input plane of 16 elements"):
         K.max_pool2d_backward(np.ones((1, 1, 1, 1), np.float32), np.full((1, 1, 1, 1), 16), (1, 1, 4, 4))
+    with pytest.raises(ValueError, match="index -1 is outside an input plane of 16 elements"):
+        K.max_pool2d_backward(np.ones((2, 1, 1, 2), np.float32), np.array([[[[0, 3]]], [[[-1, 2]]]]), (2, 1, 4, 4))

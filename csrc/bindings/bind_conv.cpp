@@ -298,9 +298,6 @@ py::array max_pool2d_backward_py(const py::handle& dy_obj, const py::handle& ind
     fail_value(op, ": indices have shape ", shape_str(indices), " but grad_output has shape ", shape_str(dy));
   const int64_t plane = input_shape[2] * input_shape[3];
   const int64_t* ip = indices.data();
-  for (py::ssize_t i = 0; i < indices.size(); ++i)
-    if (ip[i] < 0 || ip[i] >= plane)
-      fail_value(op, ": index ", ip[i], " is outside an input plane of ", plane, " elements");
   Pool2dShape g;
   g.planes = input_shape[0] * input_shape[1];
   g.h = input_shape[2];
@@ -308,11 +305,16 @@ py::array max_pool2d_backward_py(const py::handle& dy_obj, const py::handle& ind
   g.out_h = dy.shape(2);
   g.out_w = dy.shape(3);
   py::array dx = empty_array(dtype, input_shape);
+  int64_t outside = 0;
   dispatch_float(dtype, [&](auto t) {
     using T = decltype(t);
     py::gil_scoped_release release;
-    max_pool2d_backward<T>(g, ptr<T>(dy), ip, mut<T>(dx));
+    outside = max_pool2d_backward<T>(g, ptr<T>(dy), ip, mut<T>(dx));
   });
+  if (outside > 0)  // the kernel counted them; name the first for the message
+    for (py::ssize_t i = 0; i < indices.size(); ++i)
+      if (ip[i] < 0 || ip[i] >= plane)
+        fail_value(op, ": index ", ip[i], " is outside an input plane of ", plane, " elements");
   return dx;
 }
 

@@ -134,8 +134,11 @@ struct Pool2dShape {
 // on ties; a NaN wins, as in PyTorch).
 template <typename T>
 void max_pool2d_forward(const Pool2dShape& g, const T* x, T* y, int64_t* indices);
+// Routes dy to dx through the forward pass's indices, checking each index as
+// it reads it: returns how many fall outside their plane (those are skipped,
+// and a caller that gets a nonzero count must not use dx).
 template <typename T>
-void max_pool2d_backward(const Pool2dShape& g, const T* dy, const int64_t* indices, T* dx);
+int64_t max_pool2d_backward(const Pool2dShape& g, const T* dy, const int64_t* indices, T* dx);
 template <typename T>
 void avg_pool2d_forward(const Pool2dShape& g, bool count_include_pad, const T* x, T* y);
 template <typename T>

@@ -2,6 +2,7 @@
 // backward passes. Each plane belongs to one thread, so the gradients, which
 // add overlapping windows into the same input pixel, come out in a fixed order.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -143,13 +144,22 @@ void max_pool2d_forward(const Pool2dShape& g, const T* x, T* y, int64_t* indices
 }
 
 template <typename T>
-void max_pool2d_backward(const Pool2dShape& g, const T* dy, const int64_t* indices, T* dx) {
+int64_t max_pool2d_backward(const Pool2dShape& g, const T* dy, const int64_t* indices, T* dx) {
   const int64_t in_plane = g.h * g.w, out_plane = g.out_h * g.out_w;
+  std::atomic<int64_t> outside{0};
   for_each_plane(g.planes, [&](int64_t p) {
     T* dxp = dx + p * in_plane;
     std::memset(dxp, 0, sizeof(T) * in_plane);
-    for (int64_t o = 0; o < out_plane; ++o) dxp[indices[p * out_plane + o]] += dy[p * out_plane + o];
+    int64_t bad = 0;
+    for (int64_t o = 0; o < out_plane; ++o) {
+      const int64_t at = indices[p * out_plane + o];
+      const bool inside = static_cast<uint64_t>(at) < static_cast<uint64_t>(in_plane);  // also rejects at < 0
+      bad += !inside;
+      if (inside) dxp[at] += dy[p * out_plane + o];
+    }
+    if (bad) outside.fetch_add(bad, std::memory_order_relaxed);
   });
+  return outside.load();
 }
 
 template <typename T>
@@ -225,8 +235,8 @@ void adaptive_avg_pool2d_backward(const Pool2dShape& g, const T* dy, T* dx) {
 
 template void max_pool2d_forward<float>(const Pool2dShape&, const float*, float*, int64_t*);
 template void max_pool2d_forward<double>(const Pool2dShape&, const double*, double*, int64_t*);
-template void max_pool2d_backward<float>(const Pool2dShape&, const float*, const int64_t*, float*);
-template void max_pool2d_backward<double>(const Pool2dShape&, const double*, const int64_t*, double*);
+template int64_t max_pool2d_backward<float>(const Pool2dShape&, const float*, const int64_t*, float*);
+template int64_t max_pool2d_backward<double>(const Pool2dShape&, const double*, const int64_t*, double*);
 template void avg_pool2d_forward<float>(const Pool2dShape&, bool, const float*, float*);
 template void avg_pool2d_forward<double>(const Pool2dShape&, bool, const double*, double*);
 template void avg_pool2d_backward<float>(const Pool2dShape&, bool, const float*, float*);
