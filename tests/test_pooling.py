@@ -31,6 +31,7 @@ def check_pool(fn, reference, x, grad_reference, **options):
 
 MAX_CASES = [
     ((2, 3, 7, 9), dict(kernel_size=2)),
+    ((2, 3, 6, 37), dict(kernel_size=2)),  # rows of 18: two blocks of eight outputs and a tail
     ((1, 2, 7, 9), dict(kernel_size=3, stride=2, padding=1)),
     ((1, 2, 8, 7), dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), dilation=(2, 1))),
     ((2, 1, 7, 7), dict(kernel_size=2, stride=2, ceil_mode=True)),
@@ -66,6 +67,25 @@ def test_max_pool2d_ties_nan_and_unbatched():
     assert y.shape == (1, 1, 1) and idx.data.item() == 0
     x = np.array([[[[1.0, np.nan], [3.0, 0.0]]]], np.float32)
     assert np.isnan(max_pool2d(pyengine.Tensor(x), 2).data.item())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_2x2_ties_and_nans_along_wide_rows(dtype):
+    """Whole 2x2 blocks, rows long enough for eight outputs at a time: the first maximum
+    in scan order wins a tie, and a window holding NaNs gives its last NaN."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(-2, 3, (2, 3, 6, 37)).astype(dtype)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[rng.random(x.shape) < 0.05] = -np.inf
+    y, idx = max_pool2d(pyengine.Tensor(x), 2, return_indices=True)
+    want_y, want_idx = np.empty(y.shape, dtype), np.empty(y.shape, np.int64)
+    for n, c, oh, ow in np.ndindex(*y.shape):
+        at = [(2 * oh + i) * x.shape[3] + 2 * ow + j for i in (0, 1) for j in (0, 1)]  # scan order
+        values = x[n, c].reshape(-1)[at]
+        k = max(i for i in range(4) if np.isnan(values[i])) if np.isnan(values).any() else int(np.argmax(values))
+        want_y[n, c, oh, ow], want_idx[n, c, oh, ow] = values[k], at[k]
+    np.testing.assert_array_equal(y.data, want_y)
+    np.testing.assert_array_equal(idx.data, want_idx)
 
 
 AVG_CASES = [

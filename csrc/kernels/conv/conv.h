@@ -143,6 +143,26 @@ template <typename T>
 void avg_pool2d_forward(const Pool2dShape& g, bool count_include_pad, const T* x, T* y);
 template <typename T>
 void avg_pool2d_backward(const Pool2dShape& g, bool count_include_pad, const T* dy, T* dx);
+
+// Max pooling over whole 2x2 blocks with stride 2 on one plane, compiled per
+// ISA (max_pool_2x2.cpp): the same outputs and indices as the generic loop.
+template <typename T>
+struct MaxPoolKernels {
+  void (*plain_2x2_plane)(const Pool2dShape& g, const T* xp, T* yp, int64_t* ip);
+};
+struct MaxPoolTable {
+  MaxPoolKernels<float> f32;
+  MaxPoolKernels<double> f64;
+};
+namespace scalar { extern const MaxPoolTable max_pool_table; }
+namespace avx2 { extern const MaxPoolTable max_pool_table; }
+const MaxPoolTable& max_pool_kernels();
+
+template <typename T>
+const MaxPoolKernels<T>& max_pool_kernels_for() {
+  if constexpr (sizeof(T) == 4) return max_pool_kernels().f32;
+  else return max_pool_kernels().f64;
+}
 // Window i along an axis of `in` cells pooled to `out`: [floor(i*in/out), ceil((i+1)*in/out)).
 template <typename T>
 void adaptive_avg_pool2d_forward(const Pool2dShape& g, const T* x, T* y);

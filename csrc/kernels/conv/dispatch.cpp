@@ -30,4 +30,18 @@ const BatchNormRowTable& batch_norm_row_kernels() {
   return select_table(tables);
 }
 
+const MaxPoolTable& max_pool_kernels() {
+  static const MaxPoolTable* const tables[kIsaCount] = {
+      &scalar::max_pool_table,
+#ifdef PYENGINE_HAVE_AVX2
+      &avx2::max_pool_table,
+#else
+      nullptr,
+#endif
+      nullptr,  // avx512
+      nullptr,  // neon
+  };
+  return select_table(tables);
+}
+
 }  // namespace pyengine

@@ -54,58 +54,6 @@ bool is_plain_2x2(const Pool2dShape& g) {
          g.dil_h == 1 && g.dil_w == 1 && 2 * g.out_h <= g.h && 2 * g.out_w <= g.w;
 }
 
-// One step of the window scan for NaN-free values, written as a max and an
-// integer select so that it compiles to maxss/cmov: on random data `v > best`
-// is a coin toss that a branch predictor loses half the time. `std::max(best,
-// v)` keeps the earlier value on ties, as the generic scan does.
-template <typename T>
-inline void keep_max(T v, int64_t at, T& best, int64_t& arg) {
-  const int64_t take = v > best;
-  best = std::max(best, v);
-  arg += take * (at - arg);
-}
-
-// The generic rule for a window holding a NaN: the last NaN in scan order wins.
-template <typename T>
-inline void keep_last_nan(T v, int64_t at, T& best, int64_t& arg) {
-  if (v != v) {
-    best = v;
-    arg = at;
-  }
-}
-
-// The 2x2, stride-2 case of max_pool2d_forward on one plane, scanning each
-// window in the same order (and so choosing the same index) as the generic loop.
-template <typename T>
-void max_pool2d_forward_2x2_plane(const Pool2dShape& g, const T* xp, T* yp, int64_t* ip) {
-  for (int64_t oh = 0; oh < g.out_h; ++oh) {
-    const int64_t top = 2 * oh * g.w;
-    const T* r0 = xp + top;
-    const T* r1 = r0 + g.w;
-    T* yrow = yp + oh * g.out_w;
-    int64_t* irow = ip + oh * g.out_w;
-    for (int64_t ow = 0; ow < g.out_w; ++ow) {
-      const int64_t c = 2 * ow;
-      const T v00 = r0[c], v01 = r0[c + 1], v10 = r1[c], v11 = r1[c + 1];
-      T best = v00;
-      int64_t arg = top + c;
-      keep_max(v01, top + c + 1, best, arg);
-      keep_max(v10, top + g.w + c, best, arg);
-      keep_max(v11, top + g.w + c + 1, best, arg);
-      // A NaN compares false everywhere above, so it is settled here; the test
-      // is almost never true and costs a well-predicted branch.
-      if (best != best || v01 != v01 || v10 != v10 || v11 != v11) {
-        keep_last_nan(v00, top + c, best, arg);
-        keep_last_nan(v01, top + c + 1, best, arg);
-        keep_last_nan(v10, top + g.w + c, best, arg);
-        keep_last_nan(v11, top + g.w + c + 1, best, arg);
-      }
-      yrow[ow] = best;
-      irow[ow] = arg;
-    }
-  }
-}
-
 }  // namespace
 
 template <typename T>
@@ -113,7 +61,7 @@ void max_pool2d_forward(const Pool2dShape& g, const T* x, T* y, int64_t* indices
   const int64_t in_plane = g.h * g.w, out_plane = g.out_h * g.out_w;
   if (is_plain_2x2(g)) {
     for_each_plane(g.planes, [&](int64_t p) {
-      max_pool2d_forward_2x2_plane(g, x + p * in_plane, y + p * out_plane, indices + p * out_plane);
+      max_pool_kernels_for<T>().plain_2x2_plane(g, x + p * in_plane, y + p * out_plane, indices + p * out_plane);
     });
     return;
   }

@@ -7,5 +7,9 @@ list(APPEND PYENGINE_CORE_SOURCES
   csrc/kernels/conv/batch_norm.cpp
   csrc/kernels/conv/dispatch.cpp
 )
-# Compiled once per instruction set (written against simd/vec.h).
-list(APPEND PYENGINE_ISA_SOURCES csrc/kernels/conv/direct.cpp csrc/kernels/conv/batch_norm_rows.cpp)
+# Compiled once per instruction set: the direct convolution kernels, batch norm's plane
+# passes and 2x2 max pooling.
+list(APPEND PYENGINE_ISA_SOURCES
+  csrc/kernels/conv/direct.cpp
+  csrc/kernels/conv/batch_norm_rows.cpp
+  csrc/kernels/conv/max_pool_2x2.cpp)
