@@ -162,38 +162,40 @@ void weight_grad_block_unit_stride(const Conv2dShape& g, const T* xp, const T* d
     offset[t] = (c * hp + r * g.dil_h) * wp + s * g.dil_w;
   }
   Vec<T> acc[KB][TB];
-  T tail[KB][TB];
   for (int kb = 0; kb < KB; ++kb)
-    for (int t = 0; t < TB; ++t) {
-      acc[kb][t] = Vec<T>::zero();
-      tail[kb][t] = T(0);
+    for (int t = 0; t < TB; ++t) acc[kb][t] = Vec<T>::zero();
+  // One step of W positions from ow, its vectors read by `load`.
+  const auto step = [&](const T* dyrow, const T* xrow, int64_t ow, const auto& load) {
+    if constexpr (KB <= TB) {
+      Vec<T> d[KB];
+      for (int kb = 0; kb < KB; ++kb) d[kb] = load(dyrow + kb * P + ow);
+      for (int t = 0; t < TB; ++t) {
+        const Vec<T> xv = load(xrow + offset[t] + ow);
+        for (int kb = 0; kb < KB; ++kb) acc[kb][t] = fmadd(d[kb], xv, acc[kb][t]);
+      }
+    } else {
+      Vec<T> xv[TB];
+      for (int t = 0; t < TB; ++t) xv[t] = load(xrow + offset[t] + ow);
+      for (int kb = 0; kb < KB; ++kb) {
+        const Vec<T> d = load(dyrow + kb * P + ow);
+        for (int t = 0; t < TB; ++t) acc[kb][t] = fmadd(d, xv[t], acc[kb][t]);
+      }
     }
+  };
   for (int64_t oh = 0; oh < g.out_h; ++oh) {
     const T* dyrow = dy + k * P + oh * g.out_w;
     const T* xrow = xp + oh * g.stride_h * wp;
-    for (int64_t ow = 0; ow < full; ow += W) {
-      if constexpr (KB <= TB) {
-        Vec<T> d[KB];
-        for (int kb = 0; kb < KB; ++kb) d[kb] = Vec<T>::loadu(dyrow + kb * P + ow);
-        for (int t = 0; t < TB; ++t) {
-          const Vec<T> xv = Vec<T>::loadu(xrow + offset[t] + ow);
-          for (int kb = 0; kb < KB; ++kb) acc[kb][t] = fmadd(d[kb], xv, acc[kb][t]);
-        }
-      } else {
-        Vec<T> xv[TB];
-        for (int t = 0; t < TB; ++t) xv[t] = Vec<T>::loadu(xrow + offset[t] + ow);
-        for (int kb = 0; kb < KB; ++kb) {
-          const Vec<T> d = Vec<T>::loadu(dyrow + kb * P + ow);
-          for (int t = 0; t < TB; ++t) acc[kb][t] = fmadd(d, xv[t], acc[kb][t]);
-        }
-      }
+    for (int64_t ow = 0; ow < full; ow += W) step(dyrow, xrow, ow, [](const T* p) { return Vec<T>::loadu(p); });
+    if constexpr (W > 1) {
+      // The last few positions of a row (28 = 3 x 8 + 4) as one masked step: the
+      // masked lanes load zeros (and touch no memory), so they add nothing, where
+      // a scalar loop would cost as much as the rest of the row.
+      const int rem = static_cast<int>(g.out_w - full);
+      if (rem > 0) step(dyrow, xrow, full, [rem](const T* p) { return Vec<T>::load_first(p, rem); });
     }
-    for (int64_t ow = full; ow < g.out_w; ++ow)
-      for (int kb = 0; kb < KB; ++kb)
-        for (int t = 0; t < TB; ++t) tail[kb][t] += dyrow[kb * P + ow] * xrow[offset[t] + ow];
   }
   for (int kb = 0; kb < KB; ++kb)
-    for (int t = 0; t < TB; ++t) dw[(k + kb) * ntaps + t0 + t] += acc[kb][t].reduce_add() + tail[kb][t];
+    for (int t = 0; t < TB; ++t) dw[(k + kb) * ntaps + t0 + t] += acc[kb][t].reduce_add();
 }
 
 // Taps per block for KB channels: 8 or 12 accumulators.
