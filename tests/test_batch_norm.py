@@ -43,7 +43,7 @@ def check_batch_norm(shape, dtype, training, affine=True, contiguous=True):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("shape", [(5, 3), (3, 4, 5), (2, 3, 4, 5), (2, 1, 2, 3, 2)])
+@pytest.mark.parametrize("shape", [(5, 3), (3, 4, 5), (2, 3, 4, 5), (2, 1, 2, 3, 2), (3, 2, 5, 7)])  # the last: planes of 35, whole vectors and a tail
 def test_batch_norm(shape, training, dtype):
     check_batch_norm(shape, dtype, training)
 

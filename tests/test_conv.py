@@ -89,6 +89,7 @@ CASES = [
     ((1, 3, 5, 5), (2, 3, 4, 2), dict(padding="same")),                           # even kernel: odd cell bottom/right
     ((1, 3, 6, 5), (2, 3, 3, 3), dict(padding="valid")),
     ((2, 5, 2, 3), (4, 5, 5, 5), dict(padding=2)),                               # kernel taller than the image
+    ((1, 6, 9, 11), (4, 6, 3, 3), dict(padding="same", dilation=2)),            # "same" rows unfolded as blocks
     # big enough for the blocked GEMM: columns unfolded straight into its packed
     # panels (a last panel cut short, strides and dilation, two blocks of k)
     ((2, 8, 13, 21), (20, 8, 3, 3), dict(padding=1)),

@@ -314,7 +314,8 @@ py::array max_pool2d_backward_py(const py::handle& dy_obj, const py::handle& ind
   if (outside > 0)  // the kernel counted them; name the first for the message
     for (py::ssize_t i = 0; i < indices.size(); ++i)
       if (ip[i] < 0 || ip[i] >= plane)
-        fail_value(op, ": index ", ip[i], " is outside an input plane of ", plane, " elements");
+        fail_value(op, ": indices holds ", ip[i], " at flat position ", i, ", outside an input plane of ", plane,
+                   " elements (input_shape ", ints_str(input_shape), ")");
   return dx;
 }
 

@@ -1,8 +1,8 @@
 // Batch normalisation, fused: one pass for the mean, one for the variance and
 // one that writes y = x * a + b with a = weight * invstd and b = bias - mean * a
-// folded per channel. Channels are split over threads; each channel's sums run
-// plane by plane in image order, each plane's in double by the ISA's row
-// kernels (batch_norm_rows.cpp), so results do not depend on the thread count.
+// folded per channel. Channels are split over threads; each channel's passes
+// are the ISA's kernels (batch_norm_rows.cpp), whose sums run plane by plane
+// in image order, so results do not depend on the thread count.
 #include <cmath>
 
 #include "core/parallel.h"
@@ -16,17 +16,14 @@ void batch_norm_forward(const BatchNormShape& g, const T* x, const T* weight, co
                         T* save_invstd) {
   const BatchNormRowKernels<T>& rows = batch_norm_row_kernels_for<T>();
   const double count = static_cast<double>(g.n * g.s);
-  const auto plane = [&](int64_t n, int64_t c) { return (n * g.c + c) * g.s; };
   parallel_for(0, g.c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
+      const BatchNormChannel<T> xc{x + c * g.s, g.n, g.c * g.s, g.s};
       double mean, invstd;
       if (training) {
-        double sum = 0, squares = 0;
-        for (int64_t n = 0; n < g.n; ++n) sum += rows.sum(x + plane(n, c), g.s);
-        mean = sum / count;
+        mean = rows.sum(xc) / count;
         // Two passes: no cancellation when |mean| >> std.
-        for (int64_t n = 0; n < g.n; ++n) squares += rows.centered_squares(x + plane(n, c), g.s, mean);
-        const double var = squares / count;
+        const double var = rows.centered_squares(xc, mean) / count;
         invstd = 1.0 / std::sqrt(var + eps);
         if (running_mean) {
           const double unbiased = count > 1 ? var * count / (count - 1) : var;
@@ -41,7 +38,7 @@ void batch_norm_forward(const BatchNormShape& g, const T* x, const T* weight, co
       save_invstd[c] = static_cast<T>(invstd);
       const double a = (weight ? weight[c] : 1.0) * invstd;
       const double b = (bias ? bias[c] : 0.0) - mean * a;
-      for (int64_t n = 0; n < g.n; ++n) rows.affine(x + plane(n, c), g.s, a, b, y + plane(n, c));
+      rows.affine(xc, a, b, y + c * g.s);
     }
   });
 }
@@ -51,15 +48,12 @@ void batch_norm_backward(const BatchNormShape& g, const T* dy, const T* x, const
                          const T* save_invstd, bool training, T* dx, T* dweight, T* dbias) {
   const BatchNormRowKernels<T>& rows = batch_norm_row_kernels_for<T>();
   const double count = static_cast<double>(g.n * g.s);
-  const auto plane = [&](int64_t n, int64_t c) { return (n * g.c + c) * g.s; };
   parallel_for(0, g.c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
+      const BatchNormChannel<T> xc{x + c * g.s, g.n, g.c * g.s, g.s};
       const double mean = save_mean[c], invstd = save_invstd[c];
-      double sum_dy = 0, sum_dy_xc = 0;  // sum dy, sum dy * (x - mean)
-      for (int64_t n = 0; n < g.n; ++n) {
-        sum_dy += rows.sum(dy + plane(n, c), g.s);
-        sum_dy_xc += rows.centered_dot(dy + plane(n, c), x + plane(n, c), g.s, mean);
-      }
+      const double sum_dy = rows.sum({dy + c * g.s, g.n, g.c * g.s, g.s});
+      const double sum_dy_xc = rows.centered_dot(xc, dy + c * g.s, mean);  // sum dy * (x - mean)
       if (dweight) dweight[c] = static_cast<T>(sum_dy_xc * invstd);
       if (dbias) dbias[c] = static_cast<T>(sum_dy);
       if (!dx) continue;
@@ -67,8 +61,7 @@ void batch_norm_backward(const BatchNormShape& g, const T* dy, const T* x, const
       const double scale = (weight ? weight[c] : 1.0) * invstd;
       const double dy_mean = training && count > 0 ? sum_dy / count : 0.0;
       const double xc_coef = training && count > 0 ? sum_dy_xc * invstd * invstd / count : 0.0;
-      for (int64_t n = 0; n < g.n; ++n)
-        rows.input_grad(dy + plane(n, c), x + plane(n, c), g.s, scale, dy_mean, mean, xc_coef, dx + plane(n, c));
+      rows.input_grad(xc, dy + c * g.s, scale, dy_mean, mean, xc_coef, dx + c * g.s);
     }
   });
 }

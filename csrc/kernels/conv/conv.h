@@ -144,8 +144,9 @@ void avg_pool2d_forward(const Pool2dShape& g, bool count_include_pad, const T* x
 template <typename T>
 void avg_pool2d_backward(const Pool2dShape& g, bool count_include_pad, const T* dy, T* dx);
 
-// Max pooling over whole 2x2 blocks with stride 2 on one plane, compiled per
-// ISA (max_pool_2x2.cpp): the same outputs and indices as the generic loop.
+// Max pooling over whole 2x2 blocks with stride 2 on one plane, portable
+// (max_pool_2x2.cpp) and AVX2 (max_pool_2x2_avx2.cpp): the same outputs and
+// indices as the generic loop.
 template <typename T>
 struct MaxPoolKernels {
   void (*plain_2x2_plane)(const Pool2dShape& g, const T* xp, T* yp, int64_t* ip);
@@ -189,19 +190,25 @@ template <typename T>
 void batch_norm_backward(const BatchNormShape& g, const T* dy, const T* x, const T* weight, const T* save_mean,
                          const T* save_invstd, bool training, T* dx, T* dweight, T* dbias);
 
-// The passes over one plane (n contiguous values of one channel) that batch
-// normalisation makes, compiled per ISA (batch_norm_rows.cpp). Sums are
-// accumulated in double in an order fixed by n; the maps compute in double
-// and round once to T.
+// The passes over one channel that batch normalisation makes, compiled per ISA
+// (batch_norm_rows.cpp). The channel is `planes` runs of s contiguous values,
+// `stride` apart (N planes of an (N, C, S) tensor; s = 1 for (N, C)). Sums are
+// accumulated in double, each run's in an order fixed by s, the runs added in
+// order; the maps compute in double and round once to T.
+template <typename T>
+struct BatchNormChannel {
+  const T* x;
+  int64_t planes, stride, s;
+};
 template <typename T>
 struct BatchNormRowKernels {
-  double (*sum)(const T* x, int64_t n);                            // sum x
-  double (*centered_squares)(const T* x, int64_t n, double mean);  // sum (x - mean)^2
-  double (*centered_dot)(const T* dy, const T* x, int64_t n, double mean);  // sum dy * (x - mean)
-  void (*affine)(const T* x, int64_t n, double a, double b, T* y);  // y = x * a + b
+  double (*sum)(const BatchNormChannel<T>& x);                                     // sum x
+  double (*centered_squares)(const BatchNormChannel<T>& x, double mean);           // sum (x - mean)^2
+  double (*centered_dot)(const BatchNormChannel<T>& x, const T* dy, double mean);  // sum dy * (x - mean)
+  void (*affine)(const BatchNormChannel<T>& x, double a, double b, T* y);          // y = x * a + b
   // dx = scale * (dy - dy_mean - (x - mean) * xc_coef)
-  void (*input_grad)(const T* dy, const T* x, int64_t n, double scale, double dy_mean, double mean, double xc_coef,
-                     T* dx);
+  void (*input_grad)(const BatchNormChannel<T>& x, const T* dy, double scale, double dy_mean, double mean,
+                     double xc_coef, T* dx);
 };
 struct BatchNormRowTable {
   BatchNormRowKernels<float> f32;

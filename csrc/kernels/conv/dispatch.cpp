@@ -1,47 +1,29 @@
 #include "kernels/conv/conv.h"
 
 namespace pyengine {
+namespace {
 
-const DirectConvTable& direct_conv_kernels() {
-  static const DirectConvTable* const tables[kIsaCount] = {
-      &scalar::direct_conv_table,
-#ifdef PYENGINE_HAVE_AVX2
-      &avx2::direct_conv_table,
-#else
-      nullptr,
-#endif
-      nullptr,  // avx512
-      nullptr,  // neon
-  };
+// The table of the active ISA among those this build compiled.
+template <typename Table>
+const Table& active(const Table& scalar_table, const Table* avx2_table) {
+  const Table* const tables[kIsaCount] = {&scalar_table, avx2_table, nullptr /* avx512 */, nullptr /* neon */};
   return select_table(tables);
 }
 
-const BatchNormRowTable& batch_norm_row_kernels() {
-  static const BatchNormRowTable* const tables[kIsaCount] = {
-      &scalar::batch_norm_row_table,
 #ifdef PYENGINE_HAVE_AVX2
-      &avx2::batch_norm_row_table,
+constexpr const DirectConvTable* kAvx2DirectConv = &avx2::direct_conv_table;
+constexpr const BatchNormRowTable* kAvx2BatchNormRows = &avx2::batch_norm_row_table;
+constexpr const MaxPoolTable* kAvx2MaxPool = &avx2::max_pool_table;
 #else
-      nullptr,
+constexpr const DirectConvTable* kAvx2DirectConv = nullptr;
+constexpr const BatchNormRowTable* kAvx2BatchNormRows = nullptr;
+constexpr const MaxPoolTable* kAvx2MaxPool = nullptr;
 #endif
-      nullptr,  // avx512
-      nullptr,  // neon
-  };
-  return select_table(tables);
-}
 
-const MaxPoolTable& max_pool_kernels() {
-  static const MaxPoolTable* const tables[kIsaCount] = {
-      &scalar::max_pool_table,
-#ifdef PYENGINE_HAVE_AVX2
-      &avx2::max_pool_table,
-#else
-      nullptr,
-#endif
-      nullptr,  // avx512
-      nullptr,  // neon
-  };
-  return select_table(tables);
-}
+}  // namespace
+
+const DirectConvTable& direct_conv_kernels() { return active(scalar::direct_conv_table, kAvx2DirectConv); }
+const BatchNormRowTable& batch_norm_row_kernels() { return active(scalar::batch_norm_row_table, kAvx2BatchNormRows); }
+const MaxPoolTable& max_pool_kernels() { return active(scalar::max_pool_table, kAvx2MaxPool); }
 
 }  // namespace pyengine

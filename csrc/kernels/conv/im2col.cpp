@@ -26,10 +26,11 @@ void copy_shifted_rows(const T* plane, const Conv2dShape& g, int64_t r, int64_t 
     const T* src = plane + (first + ih_shift) * g.w + col_offset + ow.lo;
     std::copy(src, src + (last - first - 1) * wo + (ow.hi - ow.lo), row + (first - oh0) * wo + ow.lo);
   }
+  // The wrapped columns: at most the padding's width per row.
   for (int64_t oh = first; oh < last; ++oh) {
     T* out = row + (oh - oh0) * wo;
-    std::fill(out, out + ow.lo, T(0));
-    std::fill(out + std::max(ow.lo, ow.hi), out + wo, T(0));
+    for (int64_t o = 0; o < ow.lo; ++o) out[o] = T(0);
+    for (int64_t o = ow.hi; o < wo; ++o) out[o] = T(0);
   }
 }
 

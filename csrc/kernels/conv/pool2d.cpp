@@ -43,10 +43,6 @@ AvgWindow avg_window(const Pool2dShape& g, bool count_include_pad, int64_t oh, i
 int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return i * in / out; }
 int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
 
-}  // namespace
-
-namespace {
-
 // Whether every window is a whole 2x2 block of the input: the layout of nearly
 // every CNN, which gets a loop without bounds tests or branches.
 bool is_plain_2x2(const Pool2dShape& g) {
@@ -60,8 +56,9 @@ template <typename T>
 void max_pool2d_forward(const Pool2dShape& g, const T* x, T* y, int64_t* indices) {
   const int64_t in_plane = g.h * g.w, out_plane = g.out_h * g.out_w;
   if (is_plain_2x2(g)) {
+    const auto plane_kernel = max_pool_kernels_for<T>().plain_2x2_plane;
     for_each_plane(g.planes, [&](int64_t p) {
-      max_pool_kernels_for<T>().plain_2x2_plane(g, x + p * in_plane, y + p * out_plane, indices + p * out_plane);
+      plane_kernel(g, x + p * in_plane, y + p * out_plane, indices + p * out_plane);
     });
     return;
   }
