@@ -34,4 +34,17 @@ const Table& select_table(const Table* const (&tables)[kIsaCount]) {
   return *tables[i];
 }
 
+// One ISA's table of a family: its kernels for float and for double.
+template <template <typename> class Kernels>
+struct TypedTable {
+  Kernels<float> f32;
+  Kernels<double> f64;
+
+  template <typename T>
+  const Kernels<T>& get() const {
+    if constexpr (sizeof(T) == 4) return f32;
+    else return f64;
+  }
+};
+
 }  // namespace pyengine

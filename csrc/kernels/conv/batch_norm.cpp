@@ -14,7 +14,7 @@ template <typename T>
 void batch_norm_forward(const BatchNormShape& g, const T* x, const T* weight, const T* bias, T* running_mean,
                         T* running_var, bool training, double momentum, double eps, T* y, T* save_mean,
                         T* save_invstd) {
-  const BatchNormRowKernels<T>& rows = batch_norm_row_kernels_for<T>();
+  const BatchNormRowKernels<T>& rows = batch_norm_row_kernels().get<T>();
   const double count = static_cast<double>(g.n * g.s);
   parallel_for(0, g.c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -46,7 +46,7 @@ void batch_norm_forward(const BatchNormShape& g, const T* x, const T* weight, co
 template <typename T>
 void batch_norm_backward(const BatchNormShape& g, const T* dy, const T* x, const T* weight, const T* save_mean,
                          const T* save_invstd, bool training, T* dx, T* dweight, T* dbias) {
-  const BatchNormRowKernels<T>& rows = batch_norm_row_kernels_for<T>();
+  const BatchNormRowKernels<T>& rows = batch_norm_row_kernels().get<T>();
   const double count = static_cast<double>(g.n * g.s);
   parallel_for(0, g.c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {

@@ -107,19 +107,10 @@ struct DirectConvKernels {
   void (*input_grad_plane)(const Conv2dShape& g, const T* dy, const T* w, T* dxp);
 };
 
-struct DirectConvTable {
-  DirectConvKernels<float> f32;
-  DirectConvKernels<double> f64;
-};
+using DirectConvTable = TypedTable<DirectConvKernels>;
 namespace scalar { extern const DirectConvTable direct_conv_table; }
 namespace avx2 { extern const DirectConvTable direct_conv_table; }
 const DirectConvTable& direct_conv_kernels();
-
-template <typename T>
-const DirectConvKernels<T>& direct_conv_kernels_for() {
-  if constexpr (sizeof(T) == 4) return direct_conv_kernels().f32;
-  else return direct_conv_kernels().f64;
-}
 
 // ---- pooling (pool2d.cpp) ------------------------------------------------------
 struct Pool2dShape {
@@ -151,19 +142,11 @@ template <typename T>
 struct MaxPoolKernels {
   void (*plain_2x2_plane)(const Pool2dShape& g, const T* xp, T* yp, int64_t* ip);
 };
-struct MaxPoolTable {
-  MaxPoolKernels<float> f32;
-  MaxPoolKernels<double> f64;
-};
+using MaxPoolTable = TypedTable<MaxPoolKernels>;
 namespace scalar { extern const MaxPoolTable max_pool_table; }
 namespace avx2 { extern const MaxPoolTable max_pool_table; }
 const MaxPoolTable& max_pool_kernels();
 
-template <typename T>
-const MaxPoolKernels<T>& max_pool_kernels_for() {
-  if constexpr (sizeof(T) == 4) return max_pool_kernels().f32;
-  else return max_pool_kernels().f64;
-}
 // Window i along an axis of `in` cells pooled to `out`: [floor(i*in/out), ceil((i+1)*in/out)).
 template <typename T>
 void adaptive_avg_pool2d_forward(const Pool2dShape& g, const T* x, T* y);
@@ -210,18 +193,9 @@ struct BatchNormRowKernels {
   void (*input_grad)(const BatchNormChannel<T>& x, const T* dy, double scale, double dy_mean, double mean,
                      double xc_coef, T* dx);
 };
-struct BatchNormRowTable {
-  BatchNormRowKernels<float> f32;
-  BatchNormRowKernels<double> f64;
-};
+using BatchNormRowTable = TypedTable<BatchNormRowKernels>;
 namespace scalar { extern const BatchNormRowTable batch_norm_row_table; }
 namespace avx2 { extern const BatchNormRowTable batch_norm_row_table; }
 const BatchNormRowTable& batch_norm_row_kernels();
-
-template <typename T>
-const BatchNormRowKernels<T>& batch_norm_row_kernels_for() {
-  if constexpr (sizeof(T) == 4) return batch_norm_row_kernels().f32;
-  else return batch_norm_row_kernels().f64;
-}
 
 }  // namespace pyengine

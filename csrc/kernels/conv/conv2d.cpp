@@ -147,7 +147,7 @@ int64_t padded_group_elems(const Conv2dShape& g) {
 
 template <typename T>
 void direct_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y) {
-  const auto& kern = direct_conv_kernels_for<T>();
+  const auto& kern = direct_conv_kernels().get<T>();
   const std::vector<ChannelBlock> blocks = channel_blocks(g);
   const int64_t nblocks = static_cast<int64_t>(blocks.size());
   const int64_t items = g.n * nblocks;
@@ -170,7 +170,7 @@ void direct_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias,
 // thread, which adds the images in order 0..N-1.
 template <typename T>
 void direct_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw) {
-  const auto& kern = direct_conv_kernels_for<T>();
+  const auto& kern = direct_conv_kernels().get<T>();
   const std::vector<ChannelBlock> blocks = channel_blocks(g);
   const int64_t nblocks = static_cast<int64_t>(blocks.size());
   const int64_t plane_elems = padded_group_elems(g);
@@ -193,7 +193,7 @@ void direct_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw
 // planes into a zero-bordered buffer whose interior is the gradient.
 template <typename T>
 void depthwise_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* dx) {
-  const auto& kern = direct_conv_kernels_for<T>();
+  const auto& kern = direct_conv_kernels().get<T>();
   const int64_t hp = g.padded_h(), wp = g.padded_w(), plane = hp * wp;
   const int64_t items = g.n * g.c;
   const int nthreads = static_cast<int>(std::min<int64_t>(items, get_num_threads()));

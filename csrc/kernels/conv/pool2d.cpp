@@ -56,7 +56,7 @@ template <typename T>
 void max_pool2d_forward(const Pool2dShape& g, const T* x, T* y, int64_t* indices) {
   const int64_t in_plane = g.h * g.w, out_plane = g.out_h * g.out_w;
   if (is_plain_2x2(g)) {
-    const auto plane_kernel = max_pool_kernels_for<T>().plain_2x2_plane;
+    const auto plane_kernel = max_pool_kernels().get<T>().plain_2x2_plane;
     for_each_plane(g.planes, [&](int64_t p) {
       plane_kernel(g, x + p * in_plane, y + p * out_plane, indices + p * out_plane);
     });

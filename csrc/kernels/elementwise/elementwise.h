@@ -58,17 +58,6 @@ struct ReduceKernels {
   SumBlockFn<T> sum_block;
 };
 
-template <template <typename> class Kernels>
-struct TypedTable {
-  Kernels<float> f32;
-  Kernels<double> f64;
-
-  template <typename T>
-  const Kernels<T>& get() const {
-    if constexpr (sizeof(T) == 4) return f32;
-    else return f64;
-  }
-};
 using UnaryTable = TypedTable<UnaryKernels>;
 using SoftmaxTable = TypedTable<SoftmaxKernels>;
 using ReduceTable = TypedTable<ReduceKernels>;
