@@ -127,13 +127,22 @@ const T* padded_planes(const Conv2dShape& g, const T* x, int64_t planes, T* buff
 // amortise re-padding the (at most 4) input planes, small enough to balance threads.
 constexpr int64_t kDirectChannelBlock = 16;
 
+// The weight gradient's blocks: each is one thread's whole sum over the
+// images, so there must be one for every thread (16-channel blocks would put
+// a first layer of 16 channels on one thread), in whole multiples of the
+// kernel's own blocking of four channels.
+int64_t weight_grad_block(const Conv2dShape& g) {
+  const int64_t per_thread = (g.kg() + get_num_threads() - 1) / get_num_threads();
+  return std::max<int64_t>(4, (per_thread + 3) / 4 * 4);
+}
+
 // Work items of the direct kernels: (group, output channel range) blocks.
 struct ChannelBlock {
   int64_t group, k0, k1;
 };
-std::vector<ChannelBlock> channel_blocks(const Conv2dShape& g) {
+std::vector<ChannelBlock> channel_blocks(const Conv2dShape& g, int64_t channels_per_block) {
   std::vector<ChannelBlock> blocks;
-  const int64_t step = is_depthwise(g) ? g.kg() : kDirectChannelBlock;
+  const int64_t step = is_depthwise(g) ? g.kg() : channels_per_block;
   for (int64_t grp = 0; grp < g.groups; ++grp)
     for (int64_t k = grp * g.kg(); k < (grp + 1) * g.kg(); k += step)
       blocks.push_back({grp, k, std::min(k + step, (grp + 1) * g.kg())});
@@ -148,7 +157,7 @@ int64_t padded_group_elems(const Conv2dShape& g) {
 template <typename T>
 void direct_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y) {
   const auto& kern = direct_conv_kernels().get<T>();
-  const std::vector<ChannelBlock> blocks = channel_blocks(g);
+  const std::vector<ChannelBlock> blocks = channel_blocks(g, kDirectChannelBlock);
   const int64_t nblocks = static_cast<int64_t>(blocks.size());
   const int64_t items = g.n * nblocks;
   const int64_t plane_elems = padded_group_elems(g);
@@ -171,7 +180,7 @@ void direct_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias,
 template <typename T>
 void direct_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw) {
   const auto& kern = direct_conv_kernels().get<T>();
-  const std::vector<ChannelBlock> blocks = channel_blocks(g);
+  const std::vector<ChannelBlock> blocks = channel_blocks(g, weight_grad_block(g));
   const int64_t nblocks = static_cast<int64_t>(blocks.size());
   const int64_t plane_elems = padded_group_elems(g);
   std::memset(dw, 0, sizeof(T) * g.k * g.cg() * g.taps());
@@ -179,10 +188,17 @@ void direct_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw
   ScratchBuffer scratch(sizeof(T) * plane_elems * nthreads);
   parallel_run(nthreads, [&](int tid, int nt) {
     T* buffer = scratch.as<T>() + tid * plane_elems;
-    for (int64_t bi = split_begin(0, nblocks, nt, tid); bi < split_begin(0, nblocks, nt, tid + 1); ++bi) {
-      const ChannelBlock& b = blocks[bi];
-      for (int64_t n = 0; n < g.n; ++n) {
-        const T* xp = padded_planes(g, x + (n * g.c + b.group * g.cg()) * g.h * g.w, g.cg(), buffer);
+    const int64_t b0 = split_begin(0, nblocks, nt, tid), b1 = split_begin(0, nblocks, nt, tid + 1);
+    // Image by image, each of this thread's blocks in turn: an image's planes
+    // are padded once per group, not once per block.
+    for (int64_t n = 0; n < g.n; ++n) {
+      const T* xp = nullptr;
+      for (int64_t bi = b0, padded_group = -1; bi < b1; ++bi) {
+        const ChannelBlock& b = blocks[bi];
+        if (b.group != padded_group) {
+          xp = padded_planes(g, x + (n * g.c + b.group * g.cg()) * g.h * g.w, g.cg(), buffer);
+          padded_group = b.group;
+        }
         kern.weight_grad(g, xp, dy + n * g.k * g.out_plane(), b.k0, b.k1, dw);
       }
     }
@@ -276,10 +292,14 @@ void indirect_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
     return buf.as<T>();
   };
   // Each element of y is one kernel call's, so how the work is shared out
-  // does not change the bytes. An image with enough tiles to balance the
-  // threads shares them out (a long conv1d row too); small maps (7 x 7) run
-  // whole images in parallel instead, each thread with its own buffer.
-  if (g.n > 1 && tiles < 4 * get_num_threads()) {
+  // does not change the bytes. A batch of at least two images per thread
+  // runs whole images in parallel, each thread with its own buffer: one
+  // parallel region for the batch, where sharing out each image's tiles
+  // (14 output rows for a 14 x 14 map) meets the threads once per image.
+  // A smaller batch shares out each image's tiles when there are enough to
+  // balance the threads (a long conv1d row too).
+  const int threads = get_num_threads();
+  if (g.n > 1 && (g.n >= 2 * threads || tiles < 4 * threads)) {
     parallel_for(0, g.n, 1, [&](int64_t n0, int64_t n1) {
       ScratchBuffer buf(sizeof(T) * (image + nr));
       T* const xp = padded_buffer(buf);
