@@ -481,14 +481,8 @@ void conv2d_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw
     }
     first = false;
   });
-  // dW (K, C/G*R*S): each row k gathers its group's column of dW_g^T.
-  parallel_for(0, g.k, 16, [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k) {
-      const int64_t grp = k / kg;
-      const T* src = dw_t.as<T>() + grp * crs_g * kg + (k - grp * kg);  // (C/G*R*S, K/G), column k - grp*kg
-      for (int64_t j = 0; j < crs_g; ++j) dw[k * crs_g + j] = src[j * kg];
-    }
-  });
+  for (int64_t grp = 0; grp < g.groups; ++grp)  // dW_g (K/G, C/G*R*S) = (dW_g^T)^T
+    transpose(dw_t.as<T>() + grp * crs_g * kg, crs_g, kg, dw + grp * kg * crs_g);
 }
 
 template <typename T>

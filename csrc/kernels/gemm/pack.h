@@ -2,6 +2,7 @@
 // through its strides, into the contiguous panel layout the micro-kernels
 // stream through (ukernel.h). Compiled once with portable flags.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 namespace pyengine {
@@ -15,5 +16,18 @@ void pack_a_panel(int64_t k, int m, int mr, const T* a, int64_t rs, int64_t cs, 
 // n..nr-1 are zero.
 template <typename T>
 void pack_b_panel(int64_t k, int n, int nr, const T* b, int64_t rs, int64_t cs, T* dst);
+
+// out (cols x rows) = in (rows x cols)^T, both row-major, for the few places
+// that keep a transposed copy (a recurrent weight, a weight gradient): in
+// square tiles, so that both the reads and the writes stay within a few
+// cache lines at a time.
+template <typename T>
+void transpose(const T* in, int64_t rows, int64_t cols, T* out) {
+  constexpr int64_t kTile = 32;
+  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
+      for (int64_t i = i0; i < std::min(rows, i0 + kTile); ++i)
+        for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j) out[j * rows + i] = in[i * cols + j];
+}
 
 }  // namespace pyengine

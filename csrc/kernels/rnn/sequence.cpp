@@ -15,6 +15,7 @@
 #include "core/buffer.h"
 #include "core/parallel.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/pack.h"
 #include "kernels/rnn/rnn.h"
 
 namespace pyengine {
@@ -138,17 +139,6 @@ struct LayerDims {
         W(workspace_width(p.mode, p.hidden)), saved_offset(has_cell_state(p.mode) ? 2 * p.hidden : p.hidden),
         lstm(has_cell_state(p.mode)), gru(p.mode == RnnMode::gru) {}
 };
-
-// out (cols x rows) = in (rows x cols)^T, in square tiles so that both the
-// reads and the writes stay within a few cache lines at a time.
-template <typename T>
-void transpose(const T* in, int64_t rows, int64_t cols, T* out) {
-  constexpr int64_t kTile = 32;
-  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
-    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
-      for (int64_t i = i0; i < std::min(rows, i0 + kTile); ++i)
-        for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j) out[j * rows + i] = in[i * cols + j];
-}
 
 inline bool step_active(const int64_t* lengths, int64_t b, int64_t t) { return !lengths || t < lengths[b]; }
 
