@@ -51,6 +51,10 @@ def test_pre_emphasis_is_the_first_order_difference_and_de_emphasis_undoes_it(rn
         audio.de_emphasis(y, 1.0)
     with pytest.raises(ValueError, match=r"pre_emphasis: the signal needs a time axis .* shape \(\)"):
         audio.pre_emphasis(np.float32(0.5), alpha)
+    with pytest.raises(ValueError, match="pre_emphasis: alpha must be in"):
+        audio.pre_emphasis(x, float("nan"))
+    with pytest.raises(TypeError, match="de_emphasis: alpha must be a real number, got ndarray"):
+        audio.de_emphasis(y, np.array([alpha, alpha]))
 
 
 def test_de_emphasis_lowers_the_top_of_the_band_by_the_filter_gain():

@@ -163,6 +163,12 @@ def test_unknown_model_and_word_are_refused():
         speech.parse_word("eleven")
 
 
+def test_an_unstable_pre_emphasis_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match=r"speech: pre_emphasis must be in \(-1, 1\), got 1.0"):
+        speech.train(TinyConfig(pre_emphasis=1.0), str(tmp_path), log=lambda *a: None)
+    assert not any(tmp_path.iterdir())  # nothing was written
+
+
 # ---- training and generation --------------------------------------------------------------------
 def test_short_training_beats_the_histogram_baseline(quick_run):
     out, result = quick_run

@@ -18,7 +18,8 @@ import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
 from pyengine.apps.progress import Progress
-from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
+from pyengine.apps.runs import (atomic_write, config_from_state, pyplot, resume_from, save_checkpoint, start_run,
+                                 write_json)
 
 # Mean and standard deviation of the MNIST training pixels (scaled to 0..1): the
 # usual normalisation, so the first layer sees inputs of unit scale.
@@ -305,7 +306,7 @@ def load_classifier(checkpoint_path: str) -> LeNet:
     state = pyengine.load(checkpoint_path)
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{checkpoint_path}: not a checkpoint written by `pyengine train mnist`")
-    model = build_model(Config(**state["config"]))
+    model = build_model(config_from_state(Config, state["config"]))
     model.load_state_dict(state["model"])
     model.eval()
     return model

@@ -21,7 +21,8 @@ import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
 from pyengine.apps.progress import Progress
-from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
+from pyengine.apps.runs import (atomic_write, config_from_state, pyplot, resume_from, save_checkpoint, start_run,
+                                 write_json)
 from pyengine.datasets import audio
 from pyengine.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -313,7 +314,7 @@ def load_recognizer(checkpoint_path: str) -> Recognizer:
     state = pyengine.load(checkpoint_path)
     if not isinstance(state, dict) or state.get("app") != "recognizer" or not {"model", "config"} <= set(state):
         raise ValueError(f"{checkpoint_path}: not a checkpoint written by `pyengine train recognizer`")
-    config = Config(**state["config"])
+    config = config_from_state(Config, state["config"])
     model = build_model(config)
     model.load_state_dict(state["model"])
     return Recognizer(model, config)

@@ -28,10 +28,15 @@ def start_run(config, out_dir: str, resume: bool, threads: int | None):
         if not os.path.isfile(checkpoint_path):
             raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
         state = pyengine.load(checkpoint_path)
-        # A field added after the checkpoint was written takes the value the
-        # run was trained with (the class's ``saved_before``), not today's default.
-        config = type(config)(**{**getattr(config, "saved_before", {}), **state["config"], "epochs": config.epochs})
+        config = config_from_state(type(config), state["config"], epochs=config.epochs)
     return config, checkpoint_path, state
+
+
+def config_from_state(cls, stored: dict, **overrides):
+    """An app's configuration as a checkpoint stored it. A field added after
+    the checkpoint was written takes the value that run was trained with (the
+    class's ``saved_before``, when it has one), not today's default."""
+    return cls(**{**getattr(cls, "saved_before", {}), **stored, **overrides})
 
 
 def write_json(path: str, obj) -> None:

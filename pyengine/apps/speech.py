@@ -22,7 +22,8 @@ import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
 from pyengine.apps.progress import Progress
-from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
+from pyengine.apps.runs import (atomic_write, config_from_state, pyplot, resume_from, save_checkpoint, start_run,
+                                 write_json)
 from pyengine.datasets.audio import (de_emphasis, log_mel_spectrogram, mu_law_decode, mu_law_encode, pre_emphasis,
                                      write_wav)
 from pyengine.datasets.speech import DIGIT_WORDS, VOICES, spoken_digits
@@ -492,6 +493,8 @@ def train(config: Config, out_dir: str, resume: bool = False, threads: int | Non
     if config.train_size < 1 or config.val_size < 1:
         raise ValueError(f"speech: the training and validation sizes must be at least 1, "
                          f"got {config.train_size} and {config.val_size}")
+    if not -1.0 < config.pre_emphasis < 1.0:  # checked now: de-emphasis at the end of the run needs it
+        raise ValueError(f"speech: pre_emphasis must be in (-1, 1), got {config.pre_emphasis}")
     listener = None
     if recognizer:  # loaded first: a wrong checkpoint fails now, not after the training
         from pyengine.apps.recognizer import load_recognizer
@@ -573,7 +576,10 @@ def recognized_fraction(model, config: Config, lengths: list, recognizer, per_di
     words = np.repeat(np.arange(10), per_digit)
     codes = sample_codes(model, config, words, max(lengths), seed=seed, stream=stream,
                          word_lengths=[lengths[w] for w in words])
-    waveforms = [waveform_of(c[:lengths[w]], config) for c, w in zip(codes, words)]
+    # De-emphasis looks only backwards in time: decoding all rows at once and
+    # cutting each to its word's length gives the words decoded one by one.
+    decoded = waveform_of(np.asarray(codes), config)
+    waveforms = [row[:lengths[w]] for row, w in zip(decoded, words)]
     heard = recognizer.transcribe(waveforms, sample_rate=SAMPLE_RATE, beam=8)
     results = [{"word": str(w), "heard": str(h)} for w, h in zip(words, heard)]
     return float(np.mean([r["word"] == r["heard"] for r in results])), results
@@ -585,7 +591,7 @@ def load_generator(checkpoint_path: str) -> tuple[nn.Module, Config, list]:
     state = pyengine.load(checkpoint_path)
     if not isinstance(state, dict) or not {"model", "config", "lengths"} <= set(state):
         raise ValueError(f"{checkpoint_path}: not a checkpoint written by `pyengine train speech`")
-    config = Config(**{**Config.saved_before, **state["config"]})
+    config = config_from_state(Config, state["config"])
     model = build_model(config)
     model.load_state_dict(state["model"])
     model.eval()

@@ -18,7 +18,8 @@ import numpy as np
 import pyengine
 import pyengine.nn.functional as F
 from pyengine import nn
-from pyengine.apps.runs import atomic_write, pyplot, resume_from, save_checkpoint, start_run, write_json
+from pyengine.apps.runs import (atomic_write, config_from_state, pyplot, resume_from, save_checkpoint, start_run,
+                                 write_json)
 from pyengine.apps.progress import Progress
 
 LN2 = math.log(2.0)
@@ -293,7 +294,7 @@ def load_generator(checkpoint_path: str) -> tuple[CharModel, Vocabulary]:
     if not isinstance(state, dict) or not {"model", "config", "vocabulary"} <= set(state):
         raise ValueError(f"{checkpoint_path}: not a checkpoint written by `pyengine train text`")
     vocabulary = Vocabulary(state["vocabulary"])
-    model = build_model(Config(**state["config"]), len(vocabulary))
+    model = build_model(config_from_state(Config, state["config"]), len(vocabulary))
     model.load_state_dict(state["model"])
     model.eval()
     return model, vocabulary

@@ -47,10 +47,21 @@ def _signal(op: str, x) -> np.ndarray:
     return x
 
 
+def _alpha(op: str, alpha) -> float:
+    """alpha as a float: one finite real number, inside (-1, 1), where the
+    inverse filter is stable (so every pre-emphasised signal can be undone)."""
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: alpha must be a real number, got {type(alpha).__name__}")
+    if not -1.0 < float(alpha) < 1.0:
+        raise ValueError(f"{op}: alpha must be in (-1, 1) for a stable filter, got {alpha}")
+    return float(alpha)
+
+
 def pre_emphasis(x: np.ndarray, alpha: float) -> np.ndarray:
     """y_t = x_t - alpha x_(t-1) along the last axis (x_(-1) = 0): a first-order
     high-pass that flattens speech's falling spectrum, so noise added to y
     (a sampled waveform's) is shaped like the speech by ``de_emphasis``."""
+    alpha = _alpha("pre_emphasis", alpha)
     x = _signal("pre_emphasis", x)
     y = x.copy()
     y[..., 1:] -= alpha * x[..., :-1]
@@ -61,8 +72,7 @@ def de_emphasis(y: np.ndarray, alpha: float) -> np.ndarray:
     """The inverse of ``pre_emphasis``: x_t = y_t + alpha x_(t-1), a one-pole
     low-pass run along the last axis (a loop over time, vectorised over the
     rest); stable only for |alpha| < 1."""
-    if not -1.0 < alpha < 1.0:
-        raise ValueError(f"de_emphasis: alpha must be in (-1, 1) for a stable filter, got {alpha}")
+    alpha = _alpha("de_emphasis", alpha)
     y = _signal("de_emphasis", y)
     x = np.empty_like(y)
     previous = np.zeros(y.shape[:-1])
