@@ -1,15 +1,51 @@
 #include "core/buffer.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #include <new>
 #include <vector>
 
 namespace pyengine {
 
+namespace {
+
+// Blocks from this size up live in 2 MiB pages. A packed block of B (up to
+// 2 MiB) or a column buffer spans hundreds of 4 KiB pages, more than the 64
+// entries of the first-level data TLB, and each micro-kernel call touches a
+// few new pages of A, B and C; in huge pages the whole block is one entry
+// (a 2048-square product on one thread: 5-8 % faster). A quarter of a huge
+// page is the least that is worth rounding up to a whole one.
+constexpr std::size_t kHugePage = std::size_t(2) << 20;
+constexpr std::size_t kHugePageMin = kHugePage / 4;
+
+bool in_huge_pages(std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  return bytes >= kHugePageMin;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+std::size_t allocation_size(std::size_t bytes) {
+  const std::size_t unit = in_huge_pages(bytes) ? kHugePage : kAlignment;
+  return (std::max<std::size_t>(bytes, 1) + unit - 1) / unit * unit;
+}
+
 void* aligned_alloc_bytes(std::size_t bytes) {
+  bytes = allocation_size(bytes);
+  const bool huge = in_huge_pages(bytes);
   void* p = nullptr;
-  if (posix_memalign(&p, kAlignment, bytes ? bytes : kAlignment) != 0) throw std::bad_alloc();
+  if (posix_memalign(&p, huge ? kHugePage : kAlignment, bytes) != 0) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Only advice: where transparent huge pages are off, 4 KiB pages serve.
+  if (huge) madvise(p, bytes, MADV_HUGEPAGE);
+#endif
   return p;
 }
 
@@ -88,9 +124,7 @@ Pool& pool() {
 }  // namespace
 
 ScratchBuffer::ScratchBuffer(std::size_t bytes) {
-  // Round up to whole cache lines so a block serves slightly different sizes.
-  bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  Block b = pool().take(bytes);
+  Block b = pool().take(allocation_size(bytes));
   data_ = b.data;
   bytes_ = b.bytes;
 }

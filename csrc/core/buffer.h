@@ -15,6 +15,9 @@ namespace pyengine {
 // vector loads never split a line.
 constexpr std::size_t kAlignment = 64;
 
+// The bytes an allocation of `bytes` really takes: whole cache lines, or
+// whole 2 MiB pages for large blocks (buffer.cpp says why).
+std::size_t allocation_size(std::size_t bytes);
 void* aligned_alloc_bytes(std::size_t bytes);  // throws std::bad_alloc
 void aligned_free(void* p);
 
