@@ -96,6 +96,7 @@ CASES = [
     ((1, 6, 23, 29), (18, 6, 3, 3), dict(stride=(2, 1), padding=2, dilation=2)),
     ((1, 32, 9, 10), (17, 32, 3, 3), dict(padding=1)),
     ((3, 8, 3, 5), (9, 8, 3, 3), dict(padding=1)),                               # small maps: images in parallel
+    ((1, 6, 3, 300), (8, 6, 3, 3), dict(padding=1)),                             # a weight-gradient step of one long row
 ]
 
 
@@ -130,18 +131,24 @@ def test_conv2d_chunked_batch_and_rows(budget):
         K.set_conv_scratch_budget(saved)
 
 
+def same_at_1_2_3_threads(threads, x, w, b, **options):
+    """run_conv's results, asserted byte-identical at 1, 2 and 3 threads."""
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        results.append(run_conv(x, w, b, **options))
+    for got in results[1:]:
+        for a, e in zip(got, results[0]):
+            np.testing.assert_array_equal(a, e)
+    return results[0]
+
+
 def test_conv2d_small_maps_identical_across_threads(threads):
     # 3 x 5 outputs per image: too few tiles to share, so images run in parallel
     # at 2 and 3 threads and one after another at 1.
     rng = np.random.default_rng(4)
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(5, 8, 3, 5), (9, 8, 3, 3), (9,)])
-    results = []
-    for n in (1, 2, 3):
-        threads(n)
-        results.append(run_conv(x, w, b, padding=1))
-    for got in results[1:]:
-        for a, e in zip(got, results[0]):
-            np.testing.assert_array_equal(a, e)
+    same_at_1_2_3_threads(threads, x, w, b, padding=1)
 
 
 def run_conv(x, w, b, **options):
@@ -153,6 +160,7 @@ def run_conv(x, w, b, **options):
 
 @pytest.mark.parametrize("w_shape,options", [
     ((8, 6, 3, 3), dict(padding=1)),                 # im2col + GEMM
+    ((48, 8, 3, 3), dict(padding=1)),                 # weight gradient: threads split its rows
     ((8, 6, 1, 1), {}),                               # pointwise
     ((8, 1, 3, 3), {}),                               # first layer: one input channel, direct kernels
     ((6, 1, 3, 3), dict(groups=6, padding=1)),        # depthwise
@@ -177,6 +185,19 @@ def test_conv2d_bit_identical_across_threads(threads, w_shape, options):
             np.testing.assert_array_equal(a, e)
     for a, e in zip(results[3], results[2]):
         np.testing.assert_array_equal(a, e)
+
+
+def test_conv2d_weight_grad_split_by_columns_identical_across_threads(threads):
+    # Five input channels of a 1x1 layer: one register tile of rows for 96
+    # output channels, so the threads split the weight gradient's columns.
+    rng = np.random.default_rng(6)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(8, 5, 24, 40), (96, 5, 1, 1), (96,)])
+    y, _, got_dw, _ = same_at_1_2_3_threads(threads, x, w, b)
+    geometry = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
+    dy = np.cos(np.arange(y.size, dtype=np.float32)).reshape(y.shape)
+    _, dw, _ = ref.conv2d_grads(x, w, dy, *geometry)
+    _, bw, _ = ref.conv2d_grads(np.abs(x), np.abs(w), np.abs(dy), *geometry)
+    assert_close(got_dw, dw, bw, dy.size // dy.shape[1], np.float32)
 
 
 def leaves(rng, *shapes):

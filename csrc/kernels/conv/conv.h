@@ -67,10 +67,12 @@ inline IndexRange valid_outputs(int64_t offset, int64_t stride, int64_t extent, 
   return {lo, hi};
 }
 
-// Output rows [oh0, oh1) of one image x (channels, H, W) into cols, one row per
-// (channel, r, s), (oh1 - oh0) * Wout columns, rows ld elements apart.
+// Output rows [oh0, oh1) of one image x (channels, H, W) into cols: the rows
+// tap = (channel * R + r) * S + s for tap in [tap0, tap1), (oh1 - oh0) * Wout
+// columns each, rows ld elements apart.
 template <typename T>
-void im2col(const T* x, int64_t channels, const Conv2dShape& g, int64_t oh0, int64_t oh1, T* cols, int64_t ld);
+void im2col(const T* x, const Conv2dShape& g, int64_t tap0, int64_t tap1, int64_t oh0, int64_t oh1, T* cols,
+            int64_t ld);
 // The adjoint: adds cols (same layout) into dx (channels, H, W).
 template <typename T>
 void col2im_add(const T* cols, int64_t ld, int64_t channels, const Conv2dShape& g, int64_t oh0, int64_t oh1, T* dx);

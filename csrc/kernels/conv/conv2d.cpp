@@ -1,17 +1,18 @@
 // 2-D convolution drivers: im2col + GEMM, GEMM + col2im, and the direct
 // kernels for depthwise and few-channel layers.
 //
-// The batch is cut into chunks whose unfolded columns fit conv_scratch_budget();
-// the chunking depends only on the shapes, never on the thread count, so the
-// weight gradient (a sum over the batch) is bit-identical for any thread count.
-// Inside a chunk the images run in parallel with single-threaded GEMMs; a
-// chunk of one image (batch 1, or an image too large for the budget, then cut
-// by output rows) uses a threaded GEMM instead.
+// The forward and input-gradient passes that unfold their input cut the batch
+// into chunks whose columns fit conv_scratch_budget(). Inside a chunk the
+// images run in parallel with single-threaded GEMMs; a chunk of one image
+// (batch 1, or an image too large for the budget, then cut by output rows)
+// uses a threaded GEMM instead. The weight gradient unfolds a few rows at a
+// time per thread (unfolded_weight_grad).
 #include <atomic>
 #include <cstring>
 #include <vector>
 
 #include "core/buffer.h"
+#include "core/cpu.h"
 #include "core/parallel.h"
 #include "kernels/conv/conv.h"
 #include "kernels/elementwise/elementwise.h"
@@ -55,7 +56,7 @@ struct ChunkPlan {
 };
 
 // bytes_per_column: scratch bytes each output position needs (its column of
-// the unfolded input plus whatever the caller keeps beside it).
+// the unfolded input).
 ChunkPlan plan_chunks(const Conv2dShape& g, int64_t bytes_per_column) {
   const int64_t budget = static_cast<int64_t>(conv_scratch_budget());
   const int64_t image_bytes = std::max<int64_t>(1, bytes_per_column * g.out_plane());
@@ -350,6 +351,92 @@ void backward_input_as_convolution(const Conv2dShape& g, const T* dy, const T* w
   indirect_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
 }
 
+// Output positions per step of the weight gradient's sum: whole output rows,
+// about one kc of the GEMM (a 256-deep micro-panel of B fills half of L1).
+constexpr int64_t kWeightGradDepth = 256;
+
+// The weight gradient of the other layers, as one product per group,
+//   dW_g^T (C/G*R*S, K/G) = cols_g (C/G*R*S, N*Hout*Wout) @ dy_g^T (N*Hout*Wout, K/G),
+// whose unfolded input is never written whole: each thread owns MR-row panels
+// of dW_g^T (or, when they are too few to balance, NR-column panels), and for
+// each step of whole output rows of one image it unfolds only its own rows
+// into a buffer that stays in L2 and packs dy's rows for its own columns.
+// The micro-kernel then reads both from cache, where unfolding the whole
+// batch first wrote and read back megabytes, on one thread while the other
+// waited. Each element of dW is one thread's sum over the images and steps
+// in order, so the bytes do not depend on the number of threads.
+template <typename T>
+void unfolded_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw) {
+  const GemmKernels<T>& kern = gemm_kernels_for<T>();
+  const int mr = kern.blocks.mr, nr = kern.blocks.nr;
+  const int64_t P = g.out_plane(), kg = g.kg(), cg = g.cg(), crs_g = cg * g.taps();
+  const int64_t rows_per_step = std::clamp<int64_t>(kWeightGradDepth / g.out_w, 1, g.out_h);
+  const int64_t depth = rows_per_step * g.out_w;  // positions per step, the last one of an image fewer
+  const int64_t row_panels = (crs_g + mr - 1) / mr, col_panels = (kg + nr - 1) / nr;
+  // A block of unfolded rows fills half of L2, like the GEMM's packed A.
+  const int64_t block_panels = std::clamp<int64_t>(
+      static_cast<int64_t>(cpu_info().l2 / 2 / (mr * depth * sizeof(T))), 1, row_panels);
+  // A thread for each 2^20 multiply-adds at least, as in the GEMM driver.
+  const int64_t fmas = g.n * P * g.c * g.taps() * kg;
+  const int nthreads = static_cast<int>(
+      std::clamp<int64_t>(fmas >> 20, 1, std::min<int64_t>(get_num_threads(), row_panels * col_panels)));
+  const auto balance = [&](int64_t panels) {
+    return static_cast<double>((panels + nthreads - 1) / nthreads) * nthreads / panels;
+  };
+  const bool split_rows = balance(row_panels) <= balance(col_panels) * 1.05;
+  ScratchBuffer dw_t(sizeof(T) * g.c * g.taps() * kg);  // group g's dW_g^T at rows [g*C/G*R*S, ...)
+  parallel_run(nthreads, [&](int tid, int nt) {
+    const int64_t rp0 = split_rows ? split_begin(0, row_panels, nt, tid) : 0;
+    const int64_t rp1 = split_rows ? split_begin(0, row_panels, nt, tid + 1) : row_panels;
+    const int64_t cp0 = split_rows ? 0 : split_begin(0, col_panels, nt, tid);
+    const int64_t cp1 = split_rows ? col_panels : split_begin(0, col_panels, nt, tid + 1);
+    ScratchBuffer a_buf(sizeof(T) * block_panels * mr * depth);
+    ScratchBuffer b_buf(sizeof(T) * (cp1 - cp0) * nr * depth);
+    T* const cols = a_buf.as<T>();
+    T* const dy_panels = b_buf.as<T>();
+    for (int64_t n = 0; n < g.n; ++n) {
+      for (int64_t oh0 = 0; oh0 < g.out_h; oh0 += rows_per_step) {
+        const int64_t oh1 = std::min(g.out_h, oh0 + rows_per_step), len = (oh1 - oh0) * g.out_w;
+        const T beta = n == 0 && oh0 == 0 ? T(0) : T(1);
+        for (int64_t grp = 0; grp < g.groups; ++grp) {
+          const T* xg = x + (n * g.c + grp * cg) * g.h * g.w;       // (C/G, H, W)
+          const T* dyg = dy + (n * g.k + grp * kg) * P + oh0 * g.out_w;  // (K/G, len), rows P apart
+          T* const dwg = dw_t.as<T>() + grp * crs_g * kg;              // (C/G*R*S, K/G)
+          // dy_g^T (len, K/G) in NR-column panels, this thread's columns
+          for (int64_t cp = cp0; cp < cp1; ++cp)
+            pack_b_panel(len, static_cast<int>(std::min<int64_t>(nr, kg - cp * nr)), nr, dyg + cp * nr * P,
+                         int64_t(1), P, dy_panels + (cp - cp0) * nr * len);
+          for (int64_t bp0 = rp0; bp0 < rp1; bp0 += block_panels) {
+            const int64_t bp1 = std::min(rp1, bp0 + block_panels);
+            const int64_t tap0 = bp0 * mr, tap1 = std::min(crs_g, bp1 * mr);
+            im2col(xg, g, tap0, tap1, oh0, oh1, cols, len);  // cols (tap1 - tap0, len)
+            for (int64_t cp = cp0; cp < cp1; ++cp)
+              for (int64_t rp = bp0; rp < bp1; ++rp) {
+                // dW_g^T tile (MR, NR) (+)= cols rows (MR, len) @ dy panel (len, NR)
+                MicroTile<T> t;
+                t.k = len;
+                t.a = cols + (rp * mr - tap0) * len;
+                t.a_rs = len;
+                t.a_cs = 1;
+                t.b = dy_panels + (cp - cp0) * nr * len;
+                t.b_rs = nr;
+                t.c = dwg + rp * mr * kg + cp * nr;
+                t.c_rs = kg;
+                t.c_cs = 1;
+                t.m = static_cast<int>(std::min<int64_t>(mr, crs_g - rp * mr));
+                t.n = static_cast<int>(std::min<int64_t>(nr, kg - cp * nr));
+                t.beta = beta;
+                kern.strided(t);
+              }
+          }
+        }
+      }
+    }
+  });
+  for (int64_t grp = 0; grp < g.groups; ++grp)  // dW_g (K/G, C/G*R*S) = (dW_g^T)^T
+    transpose(dw_t.as<T>() + grp * crs_g * kg, crs_g, kg, dw + grp * kg * crs_g);
+}
+
 }  // namespace
 
 std::size_t conv_scratch_budget() { return g_scratch_budget.load(std::memory_order_relaxed); }
@@ -386,7 +473,7 @@ void conv2d_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias,
     run_images(nb, [&](int64_t i, bool threaded) {
       const int64_t n = n0 + i;
       T* cols_i = cols.as<T>() + i * tile;
-      im2col(x + n * g.c * g.h * g.w, g.c, g, oh0, oh1, cols_i, ld);  // cols_i (C*R*S, tile), row stride ld
+      im2col(x + n * g.c * g.h * g.w, g, 0, g.c * g.taps(), oh0, oh1, cols_i, ld);  // cols_i (C*R*S, tile), row stride ld
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         // y_g rows [oh0, oh1) (K/G, tile) = W_g (K/G, C/G*R*S) @ cols_g (C/G*R*S, tile) + bias_g
         GemmProblem<T> p = product(kg, tile, crs_g, w + grp * kg * crs_g, crs_g, 1, cols_i + grp * crs_g * ld, ld, 1,
@@ -443,46 +530,7 @@ void conv2d_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw
     return;
   }
   if (uses_direct_kernels(g)) return direct_backward_weight(g, x, dy, dw);
-  // Each chunk is one GEMM of depth nb*tile: the columns of all its images
-  // side by side, and dy of those images repacked as (K, nb*tile) to match.
-  // Pointwise layers take this path too (their im2col is a copy): one deep
-  // GEMM per chunk instead of one shallow threaded GEMM per image, whose
-  // per-call thread start-up dominates at small images.
-  //
-  // The product runs as dW_g^T = cols_g @ dy_g^T into a (C/G*R*S, K/G) buffer,
-  // transposed into dw at the end: its packing then reads the unfolded input
-  // along its rows, and gathers across rows only from dy, K/G values per
-  // position rather than C/G*R*S.
-  const int64_t crs = g.c * g.taps();
-  const ChunkPlan plan = plan_chunks(g, (crs + g.k) * sizeof(T));
-  const int64_t max_cols = plan.images * plan.rows * g.out_w;
-  ScratchBuffer cols(sizeof(T) * crs * max_cols);
-  ScratchBuffer dy_chunk(plan.images > 1 ? sizeof(T) * g.k * max_cols : 1);
-  ScratchBuffer dw_t(sizeof(T) * g.k * crs_g);  // group g's dW_g^T at rows [g*C/G*R*S, ...)
-  bool first = true;
-  for_each_chunk(g, plan, [&](int64_t n0, int64_t nb, int64_t oh0, int64_t oh1) {
-    const int64_t tile = (oh1 - oh0) * g.out_w;
-    const int64_t ld = nb * tile;
-    run_images(nb, [&](int64_t i, bool) {
-      const int64_t n = n0 + i;
-      im2col(x + n * g.c * g.h * g.w, g.c, g, oh0, oh1, cols.as<T>() + i * tile, ld);  // cols (C*R*S, nb*tile)
-      if (nb > 1)  // dy_chunk (K, nb*tile): image i's dy rows at columns [i*tile, (i+1)*tile)
-        for (int64_t k = 0; k < g.k; ++k)
-          std::memcpy(dy_chunk.as<T>() + k * ld + i * tile, dy + (n * g.k + k) * P + oh0 * g.out_w, sizeof(T) * tile);
-    });
-    const T* dy_rows = nb > 1 ? dy_chunk.as<T>() : dy + n0 * g.k * P + oh0 * g.out_w;
-    const int64_t dy_ld = nb > 1 ? ld : P;
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      // dW_g^T (C/G*R*S, K/G) (+)= cols_g (C/G*R*S, nb*tile) @ dy_g^T (nb*tile, K/G)
-      GemmProblem<T> p = product(crs_g, kg, ld, cols.as<T>() + grp * crs_g * ld, ld, 1, dy_rows + grp * kg * dy_ld, 1,
-                                 dy_ld, dw_t.as<T>() + grp * crs_g * kg, kg, true);
-      p.beta = first ? T(0) : T(1);
-      gemm(p);
-    }
-    first = false;
-  });
-  for (int64_t grp = 0; grp < g.groups; ++grp)  // dW_g (K/G, C/G*R*S) = (dW_g^T)^T
-    transpose(dw_t.as<T>() + grp * crs_g * kg, crs_g, kg, dw + grp * kg * crs_g);
+  unfolded_weight_grad(g, x, dy, dw);
 }
 
 template <typename T>
