@@ -25,8 +25,9 @@ def write_file(path, data: bytes) -> str:
     return path
 
 
-def write_mnist_dir(root, n_train=7, n_test=3, gz=False, rng=None, **overrides):
-    """Four IDX files of random digits; ``overrides`` replaces a file's bytes by name."""
+def write_mnist_dir(root, n_train=7, n_test=3, gz=False, dotted=False, rng=None, **overrides):
+    """Four IDX files of random digits; ``overrides`` replaces a file's bytes by name;
+    ``dotted`` spells the names train-images.idx3-ubyte and so on."""
     rng = rng or np.random.default_rng(0)
     arrays = {
         "train_images": rng.integers(0, 256, (n_train, 28, 28)),
@@ -36,13 +37,15 @@ def write_mnist_dir(root, n_train=7, n_test=3, gz=False, rng=None, **overrides):
     }
     for key, name in mnist_module.MNIST_FILES.items():
         data = overrides.get(key, idx_bytes(arrays[key]))
+        name = name.replace("-idx", ".idx") if dotted else name
         write_file(os.path.join(root, name + (".gz" if gz else "")), data)
     return arrays
 
 
 @pytest.mark.parametrize("gz", [False, True])
-def test_load_mnist_reads_all_four_files(tmp_path, gz):
-    arrays = write_mnist_dir(tmp_path, gz=gz)
+@pytest.mark.parametrize("dotted", [False, True])
+def test_load_mnist_reads_all_four_files(tmp_path, gz, dotted):
+    arrays = write_mnist_dir(tmp_path, gz=gz, dotted=dotted)
     digits = load_mnist(str(tmp_path))
     for key, expected in arrays.items():
         got = getattr(digits, key)

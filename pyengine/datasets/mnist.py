@@ -75,12 +75,15 @@ def read_idx(path: str, ndim: int | None = None) -> np.ndarray:
 
 
 def _find_idx(root: str, name: str) -> str:
-    for candidate in (name, name + ".gz"):
+    # Copies of the set often spell "-idx3-" as ".idx3-" (train-images.idx3-ubyte).
+    dotted = name.replace("-idx", ".idx")
+    for candidate in (name, name + ".gz", dotted, dotted + ".gz"):
         path = os.path.join(root, candidate)
         if os.path.isfile(path):
             return path
     raise DatasetError(f"{os.path.join(root, name)}[.gz]: file not found (an MNIST directory holds "
-                       + ", ".join(MNIST_FILES.values()) + ", each optionally gzip-compressed)")
+                       + ", ".join(MNIST_FILES.values()) + ", each optionally gzip-compressed, or "
+                       "spelt with '.idx' for '-idx')")
 
 
 def _read_split(root: str, images_name: str, labels_name: str) -> tuple[np.ndarray, np.ndarray]:
