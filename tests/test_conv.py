@@ -97,6 +97,8 @@ CASES = [
     ((1, 32, 9, 10), (17, 32, 3, 3), dict(padding=1)),
     ((3, 8, 3, 5), (9, 8, 3, 3), dict(padding=1)),                               # small maps: images in parallel
     ((1, 6, 3, 300), (8, 6, 3, 3), dict(padding=1)),                             # a weight-gradient step of one long row
+    ((2, 6, 6, 7), (5, 6, 3, 3), dict(padding=3)),                               # padding wider than the kernel's reach
+    ((1, 5, 5, 6), (3, 5, 4, 2), dict(padding="same")),                          # left and right padding differ
 ]
 
 

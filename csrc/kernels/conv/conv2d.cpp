@@ -246,16 +246,25 @@ void depthwise_backward_input(const Conv2dShape& g, const T* dy, const T* w, T* 
 // r*dil_h, columns ow + s*dil_w ..: NR consecutive values of the image. So the
 // GEMM micro-kernel reads B straight from the padded image through one offset
 // per tap (its `indirect` form), A is the weight in MR-row panels packed once
-// per call, and each register tile of C is MR channels x NR outputs of one
-// output row (6 x 16 floats on AVX2), stored where NCHW puts them. Nothing is
-// unfolded, and the only copy is the padding of each image.
+// per call, and each register tile of C is MR channels x NR outputs (6 x 16
+// floats on AVX2), stored where NCHW puts them. Nothing is unfolded, and the
+// only copy is the padding of each image.
+//
+// The padded rows are `pitch` = W + max(pad_left, pad_right) apart: a row's
+// right padding is the next row's left padding. A tile covers NR outputs of
+// one output row (row tiles), or, at unit stride_h when that takes fewer
+// tiles, NR consecutive positions of the grid of out_h rows of `pitch`
+// columns (grid tiles), whose columns from out_w on are computed and never
+// stored: 28-wide rows fill 28 of every 32 lanes as row tiles and 28 of 29 as
+// grid tiles (51 tiles per 28 x 28 map instead of 56). Each output is the
+// same FMA chain either way.
 template <typename T>
 void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T* bias, T* y) {
   const Conv2dShape g = is_pointwise(shape) ? as_one_row(shape) : shape;
   const GemmKernels<T>& kern = gemm_kernels_for<T>();
   const int mr = kern.blocks.mr, nr = kern.blocks.nr;
   const int64_t crs = g.c * g.taps(), P = g.out_plane();
-  const int64_t hp = g.padded_h(), wp = g.padded_w();
+  const int64_t hp = g.padded_h(), pitch = g.w + std::max(g.pad_left, g.pad_right);
   const int64_t k_panels = (g.k + mr - 1) / mr;
   ScratchBuffer w_buf(sizeof(T) * k_panels * mr * crs);
   T* const wpack = w_buf.as<T>();  // (K, C*R*S) in MR-row panels, zero past K
@@ -266,12 +275,46 @@ void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T*
   int64_t* const offsets = offsets_buf.as<int64_t>();  // tap (c, r, s) -> its row in the padded image
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.r; ++r)
-      for (int64_t s = 0; s < g.s; ++s) offsets[(c * g.r + r) * g.s + s] = (c * hp + r * g.dil_h) * wp + s * g.dil_w;
-  // Each image padded into a buffer with NR values of slack: a row's last
-  // tile reads up to NR - 1 columns past the row (computed, never stored).
-  const int64_t image = g.c * hp * wp;
+      for (int64_t s = 0; s < g.s; ++s)
+        offsets[(c * g.r + r) * g.s + s] = (c * hp + r * g.dil_h) * pitch + s * g.dil_w;
+  // Each image padded into a buffer with a padded row and NR values of
+  // slack: a tile reads up to NR - 1 positions past its last output, and
+  // the right padding of the last row lies past the last pitch.
+  const int64_t image = g.c * hp * pitch;
   const int64_t col_tiles = (g.out_w + nr - 1) / nr;
-  const int64_t tiles = g.out_h * col_tiles;  // (output row, column tile) pairs per image
+  const int64_t grid_tiles = (g.out_h * pitch + nr - 1) / nr;
+  const bool grid = g.stride_h == 1 && g.out_w <= pitch && grid_tiles < g.out_h * col_tiles;
+  const int64_t tiles = grid ? grid_tiles : g.out_h * col_tiles;
+  // Where tile i reads B (an offset into the padded image) and where its
+  // outputs start in an output plane, or -1 for a grid tile whose lanes are
+  // not one run of an output row (stored through store_runs).
+  struct TilePlace {
+    int64_t b_at, y_at;
+    int n;
+  };
+  const auto place = [&](int64_t i) -> TilePlace {
+    if (!grid) {
+      const int64_t oh = i / col_tiles, ow = i % col_tiles * nr;
+      return {oh * g.stride_h * pitch + ow, oh * g.out_w + ow, static_cast<int>(std::min<int64_t>(nr, g.out_w - ow))};
+    }
+    const int64_t q0 = i * nr, oh = q0 / pitch, ow = q0 % pitch;
+    return {q0, ow + nr <= g.out_w ? oh * g.out_w + ow : -1, nr};
+  };
+  // The lanes of grid tile q0 (a tile of m rows, nr apart in buf) that are
+  // outputs, run by run of one output row, into the planes at yk.
+  const auto store_runs = [&](const T* buf, int m, int64_t q0, T* yk) {
+    for (int64_t j = 0; j < nr;) {
+      const int64_t oh = (q0 + j) / pitch, ow = (q0 + j) % pitch;
+      if (oh >= g.out_h) return;
+      if (ow >= g.out_w) {
+        j += pitch - ow;
+        continue;
+      }
+      const int64_t len = std::min<int64_t>(nr - j, g.out_w - ow);
+      for (int i = 0; i < m; ++i) std::copy(buf + i * nr + j, buf + i * nr + j + len, yk + i * P + oh * g.out_w + ow);
+      j += len;
+    }
+  };
   // Even an unpadded image is copied: the copy is one sequential pass that
   // leaves the image in L2, where the tiles read C*R*S rows of it at once,
   // too many streams for the hardware prefetcher (reading a pointwise
@@ -280,32 +323,38 @@ void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T*
     const T* xn = x + n * g.c * g.h * g.w;
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t ih = 0; ih < g.h; ++ih)
-        std::memcpy(xp + (c * hp + ih + g.pad_top) * wp + g.pad_left, xn + (c * g.h + ih) * g.w, sizeof(T) * g.w);
+        std::memcpy(xp + (c * hp + ih + g.pad_top) * pitch + g.pad_left, xn + (c * g.h + ih) * g.w,
+                    sizeof(T) * g.w);
     const auto run_tiles = [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i)
+      std::vector<T> runs_buf(static_cast<size_t>(mr) * nr);  // a grid tile's lanes before store_runs
+      for (int64_t i = i0; i < i1; ++i) {
+        const TilePlace at = place(i);
         for (int64_t kp = 0; kp < k_panels; ++kp) {
-          const int64_t oh = i / col_tiles, ow = i % col_tiles * nr, k0 = kp * mr;
-          // y[n, k0:k0+MR, oh, ow:ow+NR] = wpack panel (MR, C*R*S) @ B (C*R*S, NR) + bias
+          const int64_t k0 = kp * mr;
+          T* const yk = y + (n * g.k + k0) * P;
+          // y[n, k0:k0+MR, outputs of tile i] = wpack panel (MR, C*R*S) @ B (C*R*S, NR) + bias
           MicroTile<T> t;
           t.k = crs;
           t.a = wpack + k0 * crs;
           t.a_rs = 1;
           t.a_cs = mr;
-          t.b = xp + oh * g.stride_h * wp + ow;  // B(p, j) = t.b[offsets[p] + j]
+          t.b = xp + at.b_at;  // B(p, j) = t.b[offsets[p] + j]
           t.b_rows = offsets;
-          t.c = y + (n * g.k + k0) * P + oh * g.out_w + ow;
-          t.c_rs = P;
+          t.c = at.y_at >= 0 ? yk + at.y_at : runs_buf.data();
+          t.c_rs = at.y_at >= 0 ? P : nr;
           t.c_cs = 1;
           t.m = static_cast<int>(std::min<int64_t>(mr, g.k - k0));
-          t.n = static_cast<int>(std::min<int64_t>(nr, g.out_w - ow));
+          t.n = at.n;
           t.epilogue.bias_m = bias ? bias + k0 : nullptr;
           kern.indirect(t);
+          if (at.y_at < 0) store_runs(runs_buf.data(), t.m, at.b_at, yk);
         }
+      }
     };
     if (threaded) parallel_for(0, tiles, 1, run_tiles);
     else run_tiles(0, tiles);
   };
-  const int64_t buffer_elems = image + nr;
+  const int64_t buffer_elems = image + g.padded_w() + nr;
   const auto padded_buffer = [&](ScratchBuffer& buf) {
     std::memset(buf.as<T>(), 0, sizeof(T) * buffer_elems);  // the borders stay zero from here on
     return buf.as<T>();
