@@ -97,6 +97,13 @@ SIZES = [
 ]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_transposed_a_over_several_row_blocks(dtype):
+    # A given transposed is packed column by column, a block of rows at a
+    # time: more rows than one block (252 float, 126 double), the last panel short.
+    check_gemm(301, 70, 150, dtype, trans_a=True)
+
+
 @pytest.mark.parametrize("m,k,n", SIZES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_sizes(m, k, n, dtype):

@@ -390,9 +390,7 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
         for (int64_t ic = i_begin; ic < i_end; ic += mc) {
           const int64_t mcur = std::min(mc, i_end - ic);
           // Pack A(ic:ic+mc, pc:pc+kc) into MR-row panels (unless n is small).
-          for (int64_t ir = 0; pack_a && ir < mcur; ir += mr)
-            pack_a_panel(kcur, static_cast<int>(std::min<int64_t>(mr, mcur - ir)), mr,
-                         p.a + (ic + ir) * p.a_rs + pc * p.a_cs, p.a_rs, p.a_cs, ap + ir * kcur);
+          if (pack_a) pack_a_block(kcur, mcur, mr, p.a + ic * p.a_rs + pc * p.a_cs, p.a_rs, p.a_cs, ap);
 
           // Loop 2: over this thread's columns of the block, NR at a time
           // (B micro-panel in L1).

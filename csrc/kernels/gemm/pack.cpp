@@ -120,7 +120,37 @@ void pack_panel_any(int64_t k, int w, int width, const T* src, int64_t along_w, 
     for (int j = 0; j < width; ++j) dst[p * width + j] = j < w ? src[j * along_w + p * along_k] : T(0);
 }
 
+// A column-major block (each step of k a contiguous column of m values),
+// dealt out to the panels column by column. Panel by panel, every step of k
+// would load a line of A (a weight gradient's dY^T, whose columns are
+// GH = 1024 floats apart: 4 KiB, so all of a panel's lines fall in one L1 set
+// and 16 L2 sets) and each line would come in again for the next panel; in
+// column order each line is loaded once, in address order.
+template <int MR, typename T>
+void pack_columns(int64_t k, int64_t m, const T* a, int64_t cs, T* dst) {
+  const int64_t panels = (m + MR - 1) / MR, full = m / MR;
+  for (int64_t p = 0; p < k; ++p) {
+    const T* col = a + p * cs;
+    for (int64_t q = 0; q < full; ++q) std::memcpy(dst + (q * k + p) * MR, col + q * MR, MR * sizeof(T));
+    for (int64_t q = full; q < panels; ++q)
+      for (int i = 0; i < MR; ++i) dst[(q * k + p) * MR + i] = q * MR + i < m ? col[q * MR + i] : T(0);
+  }
+}
+
 }  // namespace
+
+template <typename T>
+void pack_a_block(int64_t k, int64_t m, int mr, const T* a, int64_t rs, int64_t cs, T* dst) {
+  if (rs == 1 && cs != 1) {
+    switch (mr) {
+      case 4: return pack_columns<4>(k, m, a, cs, dst);
+      case 6: return pack_columns<6>(k, m, a, cs, dst);
+      case 8: return pack_columns<8>(k, m, a, cs, dst);
+    }
+  }
+  for (int64_t i = 0; i < m; i += mr)
+    pack_a_panel(k, static_cast<int>(std::min<int64_t>(mr, m - i)), mr, a + i * rs, rs, cs, dst + i * k);
+}
 
 template <typename T>
 void pack_a_panel(int64_t k, int m, int mr, const T* a, int64_t rs, int64_t cs, T* dst) {
@@ -134,6 +164,8 @@ void pack_b_panel(int64_t k, int n, int nr, const T* b, int64_t rs, int64_t cs, 
 
 template void pack_a_panel<float>(int64_t, int, int, const float*, int64_t, int64_t, float*);
 template void pack_a_panel<double>(int64_t, int, int, const double*, int64_t, int64_t, double*);
+template void pack_a_block<float>(int64_t, int64_t, int, const float*, int64_t, int64_t, float*);
+template void pack_a_block<double>(int64_t, int64_t, int, const double*, int64_t, int64_t, double*);
 template void pack_b_panel<float>(int64_t, int, int, const float*, int64_t, int64_t, float*);
 template void pack_b_panel<double>(int64_t, int, int, const double*, int64_t, int64_t, double*);
 

@@ -12,6 +12,11 @@ namespace pyengine {
 template <typename T>
 void pack_a_panel(int64_t k, int m, int mr, const T* a, int64_t rs, int64_t cs, T* dst);
 
+// The MR-row panels of an m x k block of A, one after another (panel q at
+// dst + q * mr * k), as pack_a_panel writes each.
+template <typename T>
+void pack_a_block(int64_t k, int64_t m, int mr, const T* a, int64_t rs, int64_t cs, T* dst);
+
 // dst[p * nr + j] = B(p, j) = b[p * rs + j * cs] for j < n, p < k; columns
 // n..nr-1 are zero.
 template <typename T>

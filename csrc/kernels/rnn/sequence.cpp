@@ -296,7 +296,8 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
   matmul(row_major<T>(dgh, rows, GH, GH).transposed(), row_major(p.workspace, rows, H, W), p.dw_hh, H, T(0));
   if (p.db_ih) {
     column_sums(dgx, rows, GH, p.db_ih);
-    column_sums(dgh, rows, GH, p.db_hh);
+    if (gru) column_sums(dgh, rows, GH, p.db_hh);
+    else std::copy(p.db_ih, p.db_ih + GH, p.db_hh);  // dgh is dgx: the same sums
   }
   // dx (S*B, I) = dgx @ w_ih
   matmul(row_major<T>(dgx, rows, GH, GH), row_major(p.w_ih, GH, I, I), p.dx, I, T(0));
