@@ -99,6 +99,8 @@ CASES = [
     ((1, 6, 3, 300), (8, 6, 3, 3), dict(padding=1)),                             # a weight-gradient step of one long row
     ((2, 6, 6, 7), (5, 6, 3, 3), dict(padding=3)),                               # padding wider than the kernel's reach
     ((1, 5, 5, 6), (3, 5, 4, 2), dict(padding="same")),                          # left and right padding differ
+    ((1, 5, 5, 9), (3, 5, 3, 2), dict(padding="same")),                          # the same, grid tiles at 16, 8 and 4 lanes
+    ((2, 6, 9, 10), (4, 6, 3, 1), {}),                                           # grid tiles of no padding: runs cross rows
 ]
 
 
@@ -126,8 +128,9 @@ def test_conv2d_chunked_batch_and_rows(budget):
     saved = K.conv_scratch_budget()
     try:
         K.set_conv_scratch_budget(budget)
-        check_conv((5, 6, 9, 10), (4, 6, 3, 3), padding=1)
-        check_conv((2, 8, 13, 21), (40, 8, 3, 3), padding=1)  # chunks of 6 rows pack, the last row does not
+        # the passes that unfold whole chunks: strided rows, and grouped layers
+        check_conv((5, 6, 9, 10), (4, 6, 3, 3), stride=(1, 2), padding=1)
+        check_conv((2, 8, 13, 21), (40, 8, 3, 3), stride=2, padding=1)
         check_conv((3, 6, 8, 7), (6, 3, 3, 2), dtype=np.float64, stride=(2, 1), padding=1, groups=2)
     finally:
         K.set_conv_scratch_budget(saved)
@@ -161,7 +164,7 @@ def run_conv(x, w, b, **options):
 
 
 @pytest.mark.parametrize("w_shape,options", [
-    ((8, 6, 3, 3), dict(padding=1)),                 # im2col + GEMM
+    ((8, 6, 3, 3), dict(padding=1)),                 # indirect kernel, weight gradient on one thread
     ((48, 8, 3, 3), dict(padding=1)),                 # weight gradient: threads split its rows
     ((8, 6, 1, 1), {}),                               # pointwise
     ((8, 1, 3, 3), {}),                               # first layer: one input channel, direct kernels
@@ -187,6 +190,18 @@ def test_conv2d_bit_identical_across_threads(threads, w_shape, options):
             np.testing.assert_array_equal(a, e)
     for a, e in zip(results[3], results[2]):
         np.testing.assert_array_equal(a, e)
+
+
+@pytest.mark.parametrize("x_shape,w_shape,options", [
+    ((8, 16, 16, 16), (48, 8, 3, 3), dict(groups=2, padding=1)),   # grouped weight gradient on several threads
+    ((2, 64, 16, 16), (16, 64, 3, 3), dict(padding=1)),            # more rows per thread than one unfolded block
+    ((1, 16, 28, 28), (16, 16, 3, 3), dict(padding=1)),            # batch 1: grid tiles shared out over threads
+])
+def test_conv2d_threaded_paths_identical_across_threads(threads, x_shape, w_shape, options):
+    rng = np.random.default_rng(7)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [x_shape, w_shape, w_shape[:1]])
+    same_at_1_2_3_threads(threads, x, w, b, **options)
+    check_conv(x_shape, w_shape, **options)
 
 
 def test_conv2d_weight_grad_split_by_columns_identical_across_threads(threads):

@@ -191,7 +191,7 @@ py::array im2col_py(const py::handle& x_obj, const Ints& kernel_size, const Ints
   dispatch_float(dtype, [&](auto t) {
     using T = decltype(t);
     py::gil_scoped_release release;
-    im2col<T>(ptr<T>(x), g, 0, g.c * g.taps(), 0, g.out_h, mut<T>(cols), ld);
+    im2col<T>(ptr<T>(x), g, 0, g.c * g.taps(), 0, g.out_h, 0, g.out_w, mut<T>(cols), ld);
   });
   return cols;
 }

@@ -1,6 +1,7 @@
 #include "core/buffer.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #if defined(__linux__)
@@ -17,8 +18,9 @@ namespace {
 // 2 MiB) or a column buffer spans hundreds of 4 KiB pages, more than the 64
 // entries of the first-level data TLB, and each micro-kernel call touches a
 // few new pages of A, B and C; in huge pages the whole block is one entry
-// (a 2048-square product on one thread: 5-8 % faster). A quarter of a huge
-// page is the least that is worth rounding up to a whole one.
+// (a 2048-square product on one thread: 3-8 % faster). A quarter of a huge
+// page is the least that is worth rounding up to a whole one; the rounding
+// costs address space only, as pages never touched are never backed.
 constexpr std::size_t kHugePage = std::size_t(2) << 20;
 constexpr std::size_t kHugePageMin = kHugePage / 4;
 
@@ -30,26 +32,54 @@ bool in_huge_pages(std::size_t bytes) {
 #endif
 }
 
-}  // namespace
-
+// The bytes an allocation of `bytes` really takes: whole cache lines, or
+// whole huge pages.
 std::size_t allocation_size(std::size_t bytes) {
   const std::size_t unit = in_huge_pages(bytes) ? kHugePage : kAlignment;
   return (std::max<std::size_t>(bytes, 1) + unit - 1) / unit * unit;
 }
 
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+// A block of its own mapping, aligned to a huge page (one page more is mapped
+// and both ends trimmed), advised into huge pages. Its own mapping, so the
+// advice never outlives the block on memory malloc hands out later.
+void* map_huge_pages(std::size_t bytes) {
+  const std::size_t span = bytes + kHugePage;
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t start = (begin + kHugePage - 1) / kHugePage * kHugePage;
+  const std::size_t head = start - begin, tail = span - head - bytes;
+  if (head) munmap(raw, head);
+  if (tail) munmap(reinterpret_cast<void*>(start + bytes), tail);
+  // Only advice: where transparent huge pages are off, 4 KiB pages serve.
+  madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);
+  return reinterpret_cast<void*>(start);
+}
+#endif
+
+}  // namespace
+
 void* aligned_alloc_bytes(std::size_t bytes) {
   bytes = allocation_size(bytes);
-  const bool huge = in_huge_pages(bytes);
-  void* p = nullptr;
-  if (posix_memalign(&p, huge ? kHugePage : kAlignment, bytes) != 0) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  // Only advice: where transparent huge pages are off, 4 KiB pages serve.
-  if (huge) madvise(p, bytes, MADV_HUGEPAGE);
+  if (in_huge_pages(bytes)) return map_huge_pages(bytes);
 #endif
+  void* p = nullptr;
+  if (posix_memalign(&p, kAlignment, bytes) != 0) throw std::bad_alloc();
   return p;
 }
 
-void aligned_free(void* p) { std::free(p); }
+void aligned_free(void* p, std::size_t bytes) {
+  bytes = allocation_size(bytes);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (in_huge_pages(bytes)) {
+    munmap(p, bytes);
+    return;
+  }
+#endif
+  std::free(p);
+}
 
 namespace {
 
@@ -99,7 +129,7 @@ struct Pool {
       for (std::size_t i = 1; i < free_blocks.size(); ++i)
         if (free_blocks[i].bytes < free_blocks[smallest].bytes) smallest = i;
       if (free_blocks[smallest].bytes > b.bytes) break;
-      aligned_free(free_blocks[smallest].data);
+      aligned_free(free_blocks[smallest].data, free_blocks[smallest].bytes);
       cached_bytes -= free_blocks[smallest].bytes;
       free_blocks.erase(free_blocks.begin() + smallest);
     }
@@ -107,12 +137,12 @@ struct Pool {
       free_blocks.push_back(b);
       cached_bytes += b.bytes;
     } else {
-      aligned_free(b.data);
+      aligned_free(b.data, b.bytes);
     }
   }
 
   ~Pool() {
-    for (Block& b : free_blocks) aligned_free(b.data);
+    for (Block& b : free_blocks) aligned_free(b.data, b.bytes);
   }
 };
 
@@ -140,7 +170,7 @@ ScratchPoolStats scratch_pool_stats() {
 void scratch_pool_clear() {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mutex);
-  for (Block& b : p.free_blocks) aligned_free(b.data);
+  for (Block& b : p.free_blocks) aligned_free(b.data, b.bytes);
   p.free_blocks.clear();
   p.cached_bytes = 0;
 }

@@ -15,11 +15,11 @@ namespace pyengine {
 // vector loads never split a line.
 constexpr std::size_t kAlignment = 64;
 
-// The bytes an allocation of `bytes` really takes: whole cache lines, or
-// whole 2 MiB pages for large blocks (buffer.cpp says why).
-std::size_t allocation_size(std::size_t bytes);
+// Large blocks (512 KiB and more) are whole 2 MiB pages of their own mapping,
+// advised into huge pages on Linux (buffer.cpp says why); aligned_free takes
+// the size the block was allocated with.
 void* aligned_alloc_bytes(std::size_t bytes);  // throws std::bad_alloc
-void aligned_free(void* p);
+void aligned_free(void* p, std::size_t bytes);
 
 // A block of scratch memory borrowed from the pool for one scope.
 class ScratchBuffer {

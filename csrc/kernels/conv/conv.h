@@ -19,9 +19,12 @@
 
 namespace pyengine {
 
-// Scratch for unfolded columns stays under this many bytes whatever the batch:
-// the batch (or, for one huge image, its output rows) is processed in chunks.
-// 4 MiB by default; settable so tests can force the chunked paths on small shapes.
+// Scratch for the unfolded columns of the forward and input-gradient passes
+// that write them (strided and grouped layers) stays under this many bytes
+// whatever the batch: the batch (or, for one huge image, its output rows) is
+// processed in chunks. The weight gradient unfolds a few hundred positions
+// per thread at a time instead. 4 MiB by default; settable so tests can force
+// the chunked paths on small shapes.
 std::size_t conv_scratch_budget();
 void set_conv_scratch_budget(std::size_t bytes);
 
@@ -67,12 +70,12 @@ inline IndexRange valid_outputs(int64_t offset, int64_t stride, int64_t extent, 
   return {lo, hi};
 }
 
-// Output rows [oh0, oh1) of one image x (channels, H, W) into cols: the rows
-// tap = (channel * R + r) * S + s for tap in [tap0, tap1), (oh1 - oh0) * Wout
-// columns each, rows ld elements apart.
+// Output rows [oh0, oh1), columns [ow0, ow1) of each, of one image x
+// (channels, H, W) into cols: the rows tap = (channel * R + r) * S + s for tap
+// in [tap0, tap1), (oh1 - oh0) * (ow1 - ow0) columns each, ld elements apart.
 template <typename T>
-void im2col(const T* x, const Conv2dShape& g, int64_t tap0, int64_t tap1, int64_t oh0, int64_t oh1, T* cols,
-            int64_t ld);
+void im2col(const T* x, const Conv2dShape& g, int64_t tap0, int64_t tap1, int64_t oh0, int64_t oh1, int64_t ow0,
+            int64_t ow1, T* cols, int64_t ld);
 // The adjoint: adds cols (same layout) into dx (channels, H, W).
 template <typename T>
 void col2im_add(const T* cols, int64_t ld, int64_t channels, const Conv2dShape& g, int64_t oh0, int64_t oh1, T* dx);

@@ -25,7 +25,8 @@ namespace {
 
 // 4 MiB: the columns a chunk writes are read straight back by its GEMM, and a
 // chunk that stays in the last-level cache spares that second trip to memory
-// (the MNIST layers' weight gradient runs a quarter faster than with 64 MiB).
+// (the MNIST layers' weight gradient, when it unfolded whole chunks, ran a
+// quarter faster than with 64 MiB).
 std::atomic<std::size_t> g_scratch_budget{std::size_t(4) << 20};
 
 bool unpadded(const Conv2dShape& g) {
@@ -326,7 +327,7 @@ void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T*
         std::memcpy(xp + (c * hp + ih + g.pad_top) * pitch + g.pad_left, xn + (c * g.h + ih) * g.w,
                     sizeof(T) * g.w);
     const auto run_tiles = [&](int64_t i0, int64_t i1) {
-      std::vector<T> runs_buf(static_cast<size_t>(mr) * nr);  // a grid tile's lanes before store_runs
+      std::vector<T> runs_buf(grid ? static_cast<size_t>(mr) * nr : 0);  // a grid tile's lanes before store_runs
       for (int64_t i = i0; i < i1; ++i) {
         const TilePlace at = place(i);
         for (int64_t kp = 0; kp < k_panels; ++kp) {
@@ -419,14 +420,15 @@ void backward_input_as_convolution(const Conv2dShape& g, const T* dy, const T* w
 }
 
 // Output positions per step of the weight gradient's sum: whole output rows,
-// about one kc of the GEMM (a 256-deep micro-panel of B fills half of L1).
+// or pieces of one row when rows are longer, about one kc of the GEMM (a
+// 256-deep micro-panel of B fills half of L1).
 constexpr int64_t kWeightGradDepth = 256;
 
 // The weight gradient of the other layers, as one product per group,
 //   dW_g^T (C/G*R*S, K/G) = cols_g (C/G*R*S, N*Hout*Wout) @ dy_g^T (N*Hout*Wout, K/G),
 // whose unfolded input is never written whole: each thread owns MR-row panels
 // of dW_g^T (or, when they are too few to balance, NR-column panels), and for
-// each step of whole output rows of one image it unfolds only its own rows
+// each step of output positions of one image it unfolds only its own rows
 // into a buffer that stays in L2 and packs dy's rows for its own columns.
 // The micro-kernel then reads both from cache, where unfolding the whole
 // batch first wrote and read back megabytes, on one thread while the other
@@ -437,64 +439,74 @@ void unfolded_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw) 
   const GemmKernels<T>& kern = gemm_kernels_for<T>();
   const int mr = kern.blocks.mr, nr = kern.blocks.nr;
   const int64_t P = g.out_plane(), kg = g.kg(), cg = g.cg(), crs_g = cg * g.taps();
+  // A step: rows_per_step whole rows, or (for rows longer than the depth)
+  // pieces of row_piece outputs of one row.
   const int64_t rows_per_step = std::clamp<int64_t>(kWeightGradDepth / g.out_w, 1, g.out_h);
-  const int64_t depth = rows_per_step * g.out_w;  // positions per step, the last one of an image fewer
+  const int64_t row_piece = std::min(g.out_w, kWeightGradDepth);
+  const int64_t depth = rows_per_step * row_piece;  // positions per step at most
   const int64_t row_panels = (crs_g + mr - 1) / mr, col_panels = (kg + nr - 1) / nr;
   // A block of unfolded rows fills half of L2, like the GEMM's packed A.
   const int64_t block_panels = std::clamp<int64_t>(
       static_cast<int64_t>(cpu_info().l2 / 2 / (mr * depth * sizeof(T))), 1, row_panels);
-  // A thread for each 2^20 multiply-adds at least, as in the GEMM driver.
+  // A thread for each 2^20 multiply-adds at least, as in the GEMM driver,
+  // and at most one per panel of the dimension they split.
   const int64_t fmas = g.n * P * g.c * g.taps() * kg;
-  const int nthreads = static_cast<int>(
-      std::clamp<int64_t>(fmas >> 20, 1, std::min<int64_t>(get_num_threads(), row_panels * col_panels)));
+  const int64_t wanted = std::clamp<int64_t>(fmas >> 20, 1, get_num_threads());
   const auto balance = [&](int64_t panels) {
-    return static_cast<double>((panels + nthreads - 1) / nthreads) * nthreads / panels;
+    return static_cast<double>((panels + wanted - 1) / wanted) * wanted / panels;
   };
   const bool split_rows = balance(row_panels) <= balance(col_panels) * 1.05;
+  const int nthreads = static_cast<int>(std::min(wanted, split_rows ? row_panels : col_panels));
+  // Per thread: its block of unfolded rows and its dy panels, one scratch block for all.
+  const int64_t a_elems = block_panels * mr * depth;
+  const int64_t b_elems = (split_rows ? col_panels : (col_panels + nthreads - 1) / nthreads) * nr * depth;
+  ScratchBuffer scratch(sizeof(T) * nthreads * (a_elems + b_elems));
   ScratchBuffer dw_t(sizeof(T) * g.c * g.taps() * kg);  // group g's dW_g^T at rows [g*C/G*R*S, ...)
   parallel_run(nthreads, [&](int tid, int nt) {
     const int64_t rp0 = split_rows ? split_begin(0, row_panels, nt, tid) : 0;
     const int64_t rp1 = split_rows ? split_begin(0, row_panels, nt, tid + 1) : row_panels;
     const int64_t cp0 = split_rows ? 0 : split_begin(0, col_panels, nt, tid);
     const int64_t cp1 = split_rows ? col_panels : split_begin(0, col_panels, nt, tid + 1);
-    ScratchBuffer a_buf(sizeof(T) * block_panels * mr * depth);
-    ScratchBuffer b_buf(sizeof(T) * (cp1 - cp0) * nr * depth);
-    T* const cols = a_buf.as<T>();
-    T* const dy_panels = b_buf.as<T>();
+    T* const cols = scratch.as<T>() + tid * (a_elems + b_elems);
+    T* const dy_panels = cols + a_elems;
     for (int64_t n = 0; n < g.n; ++n) {
       for (int64_t oh0 = 0; oh0 < g.out_h; oh0 += rows_per_step) {
-        const int64_t oh1 = std::min(g.out_h, oh0 + rows_per_step), len = (oh1 - oh0) * g.out_w;
-        const T beta = n == 0 && oh0 == 0 ? T(0) : T(1);
-        for (int64_t grp = 0; grp < g.groups; ++grp) {
-          const T* xg = x + (n * g.c + grp * cg) * g.h * g.w;       // (C/G, H, W)
-          const T* dyg = dy + (n * g.k + grp * kg) * P + oh0 * g.out_w;  // (K/G, len), rows P apart
-          T* const dwg = dw_t.as<T>() + grp * crs_g * kg;              // (C/G*R*S, K/G)
-          // dy_g^T (len, K/G) in NR-column panels, this thread's columns
-          for (int64_t cp = cp0; cp < cp1; ++cp)
-            pack_b_panel(len, static_cast<int>(std::min<int64_t>(nr, kg - cp * nr)), nr, dyg + cp * nr * P,
-                         int64_t(1), P, dy_panels + (cp - cp0) * nr * len);
-          for (int64_t bp0 = rp0; bp0 < rp1; bp0 += block_panels) {
-            const int64_t bp1 = std::min(rp1, bp0 + block_panels);
-            const int64_t tap0 = bp0 * mr, tap1 = std::min(crs_g, bp1 * mr);
-            im2col(xg, g, tap0, tap1, oh0, oh1, cols, len);  // cols (tap1 - tap0, len)
+        const int64_t oh1 = std::min(g.out_h, oh0 + rows_per_step);
+        for (int64_t ow0 = 0; ow0 < g.out_w; ow0 += row_piece) {
+          const int64_t ow1 = std::min(g.out_w, ow0 + row_piece);
+          const int64_t len = (oh1 - oh0) * (ow1 - ow0);  // positions of this step, consecutive in dy
+          const T beta = n == 0 && oh0 == 0 && ow0 == 0 ? T(0) : T(1);
+          for (int64_t grp = 0; grp < g.groups; ++grp) {
+            const T* xg = x + (n * g.c + grp * cg) * g.h * g.w;                     // (C/G, H, W)
+            const T* dyg = dy + (n * g.k + grp * kg) * P + oh0 * g.out_w + ow0;    // (K/G, len), rows P apart
+            T* const dwg = dw_t.as<T>() + grp * crs_g * kg;                        // (C/G*R*S, K/G)
+            // dy_g^T (len, K/G) in NR-column panels, this thread's columns
             for (int64_t cp = cp0; cp < cp1; ++cp)
-              for (int64_t rp = bp0; rp < bp1; ++rp) {
-                // dW_g^T tile (MR, NR) (+)= cols rows (MR, len) @ dy panel (len, NR)
-                MicroTile<T> t;
-                t.k = len;
-                t.a = cols + (rp * mr - tap0) * len;
-                t.a_rs = len;
-                t.a_cs = 1;
-                t.b = dy_panels + (cp - cp0) * nr * len;
-                t.b_rs = nr;
-                t.c = dwg + rp * mr * kg + cp * nr;
-                t.c_rs = kg;
-                t.c_cs = 1;
-                t.m = static_cast<int>(std::min<int64_t>(mr, crs_g - rp * mr));
-                t.n = static_cast<int>(std::min<int64_t>(nr, kg - cp * nr));
-                t.beta = beta;
-                kern.strided(t);
-              }
+              pack_b_panel(len, static_cast<int>(std::min<int64_t>(nr, kg - cp * nr)), nr, dyg + cp * nr * P,
+                           int64_t(1), P, dy_panels + (cp - cp0) * nr * len);
+            for (int64_t bp0 = rp0; bp0 < rp1; bp0 += block_panels) {
+              const int64_t bp1 = std::min(rp1, bp0 + block_panels);
+              const int64_t tap0 = bp0 * mr, tap1 = std::min(crs_g, bp1 * mr);
+              im2col(xg, g, tap0, tap1, oh0, oh1, ow0, ow1, cols, len);  // cols (tap1 - tap0, len)
+              for (int64_t cp = cp0; cp < cp1; ++cp)
+                for (int64_t rp = bp0; rp < bp1; ++rp) {
+                  // dW_g^T tile (MR, NR) (+)= cols rows (MR, len) @ dy panel (len, NR)
+                  MicroTile<T> t;
+                  t.k = len;
+                  t.a = cols + (rp * mr - tap0) * len;
+                  t.a_rs = len;
+                  t.a_cs = 1;
+                  t.b = dy_panels + (cp - cp0) * nr * len;
+                  t.b_rs = nr;
+                  t.c = dwg + rp * mr * kg + cp * nr;
+                  t.c_rs = kg;
+                  t.c_cs = 1;
+                  t.m = static_cast<int>(std::min<int64_t>(mr, crs_g - rp * mr));
+                  t.n = static_cast<int>(std::min<int64_t>(nr, kg - cp * nr));
+                  t.beta = beta;
+                  kern.strided(t);
+                }
+            }
           }
         }
       }
@@ -540,7 +552,7 @@ void conv2d_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias,
     run_images(nb, [&](int64_t i, bool threaded) {
       const int64_t n = n0 + i;
       T* cols_i = cols.as<T>() + i * tile;
-      im2col(x + n * g.c * g.h * g.w, g, 0, g.c * g.taps(), oh0, oh1, cols_i, ld);  // cols_i (C*R*S, tile), row stride ld
+      im2col(x + n * g.c * g.h * g.w, g, 0, g.c * g.taps(), oh0, oh1, 0, g.out_w, cols_i, ld);  // cols_i (C*R*S, tile), row stride ld
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         // y_g rows [oh0, oh1) (K/G, tile) = W_g (K/G, C/G*R*S) @ cols_g (C/G*R*S, tile) + bias_g
         GemmProblem<T> p = product(kg, tile, crs_g, w + grp * kg * crs_g, crs_g, 1, cols_i + grp * crs_g * ld, ld, 1,

@@ -37,20 +37,22 @@ void copy_shifted_rows(const T* plane, const Conv2dShape& g, int64_t r, int64_t 
 }  // namespace
 
 template <typename T>
-void im2col(const T* x, const Conv2dShape& g, int64_t tap0, int64_t tap1, int64_t oh0, int64_t oh1, T* cols,
-            int64_t ld) {
-  const int64_t wo = g.out_w;
-  const bool contiguous_rows = g.stride_w == 1 && g.stride_h == 1 && wo == g.w;
+void im2col(const T* x, const Conv2dShape& g, int64_t tap0, int64_t tap1, int64_t oh0, int64_t oh1, int64_t ow0,
+            int64_t ow1, T* cols, int64_t ld) {
+  const int64_t wo = ow1 - ow0;  // values per output row
+  const bool contiguous_rows = g.stride_w == 1 && g.stride_h == 1 && g.out_w == g.w && wo == g.out_w;
   for (int64_t tap = tap0; tap < tap1; ++tap) {
     const int64_t c = tap / g.taps(), r = tap / g.s % g.r, s = tap % g.s;
     const T* plane = x + c * g.h * g.w;
     T* row = cols + (tap - tap0) * ld;
     const int64_t col_offset = s * g.dil_w - g.pad_left;  // iw = ow*sw + col_offset
-    const IndexRange ow = valid_outputs(col_offset, g.stride_w, g.w, wo);
+    const IndexRange valid = valid_outputs(col_offset, g.stride_w, g.w, g.out_w);
     if (contiguous_rows) {
-      copy_shifted_rows(plane, g, r, col_offset, ow, oh0, oh1, row);
+      copy_shifted_rows(plane, g, r, col_offset, valid, oh0, oh1, row);
       continue;
     }
+    // This window's valid columns, counted from ow0.
+    const int64_t lo = std::clamp(valid.lo, ow0, ow1) - ow0, hi = std::clamp(valid.hi, ow0, ow1) - ow0;
     // Plain loops, not memset/memcpy: the rows of a CNN are a few dozen
     // elements, where a libc call costs more than the copy itself.
     for (int64_t oh = oh0; oh < oh1; ++oh, row += wo) {
@@ -59,19 +61,21 @@ void im2col(const T* x, const Conv2dShape& g, int64_t tap0, int64_t tap1, int64_
         for (int64_t o = 0; o < wo; ++o) row[o] = T(0);
         continue;
       }
-      const T* src = plane + ih * g.w + col_offset;
-      for (int64_t o = 0; o < ow.lo; ++o) row[o] = T(0);
+      const T* src = plane + ih * g.w + col_offset + ow0 * g.stride_w;
+      for (int64_t o = 0; o < lo; ++o) row[o] = T(0);
       if (g.stride_w == 1) {
-        for (int64_t o = ow.lo; o < ow.hi; ++o) row[o] = src[o];
+        for (int64_t o = lo; o < hi; ++o) row[o] = src[o];
       } else {
-        for (int64_t o = ow.lo; o < ow.hi; ++o) row[o] = src[o * g.stride_w];
+        for (int64_t o = lo; o < hi; ++o) row[o] = src[o * g.stride_w];
       }
-      for (int64_t o = ow.hi; o < wo; ++o) row[o] = T(0);
+      for (int64_t o = std::max(lo, hi); o < wo; ++o) row[o] = T(0);
     }
   }
 }
 
-template void im2col<float>(const float*, const Conv2dShape&, int64_t, int64_t, int64_t, int64_t, float*, int64_t);
-template void im2col<double>(const double*, const Conv2dShape&, int64_t, int64_t, int64_t, int64_t, double*, int64_t);
+template void im2col<float>(const float*, const Conv2dShape&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                            float*, int64_t);
+template void im2col<double>(const double*, const Conv2dShape&, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                             double*, int64_t);
 
 }  // namespace pyengine

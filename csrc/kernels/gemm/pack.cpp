@@ -142,10 +142,9 @@ void pack_columns(int64_t k, int64_t m, const T* a, int64_t cs, T* dst) {
 template <typename T>
 void pack_a_block(int64_t k, int64_t m, int mr, const T* a, int64_t rs, int64_t cs, T* dst) {
   if (rs == 1 && cs != 1) {
-    switch (mr) {
+    switch (mr) {  // the tables' MR: 6 (AVX2), 4 (scalar)
       case 4: return pack_columns<4>(k, m, a, cs, dst);
       case 6: return pack_columns<6>(k, m, a, cs, dst);
-      case 8: return pack_columns<8>(k, m, a, cs, dst);
     }
   }
   for (int64_t i = 0; i < m; i += mr)
