@@ -552,7 +552,8 @@ void conv2d_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias,
     run_images(nb, [&](int64_t i, bool threaded) {
       const int64_t n = n0 + i;
       T* cols_i = cols.as<T>() + i * tile;
-      im2col(x + n * g.c * g.h * g.w, g, 0, g.c * g.taps(), oh0, oh1, 0, g.out_w, cols_i, ld);  // cols_i (C*R*S, tile), row stride ld
+      // cols_i (C*R*S, tile), row stride ld
+      im2col(x + n * g.c * g.h * g.w, g, 0, g.c * g.taps(), oh0, oh1, 0, g.out_w, cols_i, ld);
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         // y_g rows [oh0, oh1) (K/G, tile) = W_g (K/G, C/G*R*S) @ cols_g (C/G*R*S, tile) + bias_g
         GemmProblem<T> p = product(kg, tile, crs_g, w + grp * kg * crs_g, crs_g, 1, cols_i + grp * crs_g * ld, ld, 1,

@@ -18,7 +18,8 @@ template <typename T>
 void copy_shifted_rows(const T* plane, const Conv2dShape& g, int64_t r, int64_t col_offset, IndexRange ow,
                        int64_t oh0, int64_t oh1, T* row) {
   const int64_t wo = g.out_w, ih_shift = r * g.dil_h - g.pad_top;  // ih = oh + ih_shift
-  const int64_t first = std::clamp<int64_t>(-ih_shift, oh0, oh1), last = std::clamp<int64_t>(g.h - ih_shift, first, oh1);
+  const int64_t first = std::clamp<int64_t>(-ih_shift, oh0, oh1);
+  const int64_t last = std::clamp<int64_t>(g.h - ih_shift, first, oh1);
   std::fill(row, row + (first - oh0) * wo, T(0));
   std::fill(row + (last - oh0) * wo, row + (oh1 - oh0) * wo, T(0));
   if (first == last) return;
@@ -68,7 +69,7 @@ void im2col(const T* x, const Conv2dShape& g, int64_t tap0, int64_t tap1, int64_
       } else {
         for (int64_t o = lo; o < hi; ++o) row[o] = src[o * g.stride_w];
       }
-      for (int64_t o = std::max(lo, hi); o < wo; ++o) row[o] = T(0);
+      for (int64_t o = hi; o < wo; ++o) row[o] = T(0);
     }
   }
 }

@@ -7,7 +7,10 @@ namespace {
 
 template <typename T>
 void max_pool_2x2_scan_plane(const Pool2dShape& g, const T* xp, T* yp, int64_t* ip) {
-  max_pool_2x2_plane(g, xp, yp, ip, [](const T*, const T*, int64_t, int64_t, int64_t, int64_t, T*, int64_t*) { return int64_t(0); });
+  const auto none_at_once = [](const T*, const T*, int64_t, int64_t, int64_t, int64_t, T*, int64_t*) {
+    return int64_t(0);
+  };
+  max_pool_2x2_plane(g, xp, yp, ip, none_at_once);
 }
 
 }  // namespace

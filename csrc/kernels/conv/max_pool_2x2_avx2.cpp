@@ -22,6 +22,13 @@ inline void deinterleave(const float* p, __m256& even, __m256& odd) {
 
 // Outputs [ow, ow + 8) of a row: the scan of max_2x2 on eight windows at once,
 // each window's candidate numbered 0..3 in scan order (00, 01, 10, 11).
+// cand with its lanes set to c where mask is set (integer lanes through the
+// float blend: AVX2 has no 32-bit integer blend by a vector mask).
+inline __m256i set_where(__m256i cand, int c, __m256 mask) {
+  const __m256 value = _mm256_castsi256_ps(_mm256_set1_epi32(c));
+  return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(cand), value, mask));
+}
+
 inline void max_2x2_x8(const float* r0, const float* r1, int64_t top, int64_t w, int64_t ow, float* y,
                        int64_t* arg_out) {
   __m256 v[4];
@@ -32,14 +39,14 @@ inline void max_2x2_x8(const float* r0, const float* r1, int64_t top, int64_t w,
   for (int c = 1; c < 4; ++c) {
     const __m256 take = _mm256_cmp_ps(v[c], best, _CMP_GT_OQ);
     best = _mm256_max_ps(v[c], best);  // best on ties and when v[c] is NaN, as std::max(best, v)
-    cand = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(cand), _mm256_castsi256_ps(_mm256_set1_epi32(c)), take));
+    cand = set_where(cand, c, take);
   }
   const __m256 any_nan = _mm256_or_ps(_mm256_cmp_ps(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_ps(v[2], v[3], _CMP_UNORD_Q));
   if (_mm256_movemask_ps(any_nan)) {
     for (int c = 0; c < 4; ++c) {
       const __m256 nan = _mm256_cmp_ps(v[c], v[c], _CMP_UNORD_Q);
       best = _mm256_blendv_ps(best, v[c], nan);
-      cand = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(cand), _mm256_castsi256_ps(_mm256_set1_epi32(c)), nan));
+      cand = set_where(cand, c, nan);
     }
   }
   _mm256_storeu_ps(y + ow, best);
@@ -59,18 +66,19 @@ inline void max_2x2_x8(const float* r0, const float* r1, int64_t top, int64_t w,
 
 template <typename T>
 void max_pool_2x2_plane_x8(const Pool2dShape& g, const T* xp, T* yp, int64_t* ip) {
-  max_pool_2x2_plane(g, xp, yp, ip,
-                     [](const T* r0, const T* r1, int64_t top, int64_t w, int64_t ow, int64_t left, T* y, int64_t* arg) {
-                       // Eight outputs read 16 floats of each window row, all
-                       // within the row since 2 * out_w <= w.
-                       if constexpr (sizeof(T) == 4) {
-                         if (left >= 8) {
-                           max_2x2_x8(r0, r1, top, w, ow, y, arg);
-                           return int64_t(8);
-                         }
-                       }
-                       return int64_t(0);
-                     });
+  const auto eight_at_once = [](const T* r0, const T* r1, int64_t top, int64_t w, int64_t ow, int64_t left, T* y,
+                                int64_t* arg) {
+    // Eight outputs read 16 floats of each window row, all within the row
+    // since 2 * out_w <= w.
+    if constexpr (sizeof(T) == 4) {
+      if (left >= 8) {
+        max_2x2_x8(r0, r1, top, w, ow, y, arg);
+        return int64_t(8);
+      }
+    }
+    return int64_t(0);
+  };
+  max_pool_2x2_plane(g, xp, yp, ip, eight_at_once);
 }
 
 }  // namespace
