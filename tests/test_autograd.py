@@ -27,6 +27,23 @@ def test_gradients_accumulate_across_backward_calls():
     np.testing.assert_array_equal(x.grad.data, [6.0, 6.0])
 
 
+def test_leaf_gradients_never_share_memory():
+    # a + b hands both leaves the same gradient array, and backward(gradient) hands the
+    # caller's array to a leaf root: each .grad is its own, so accumulating into one
+    # changes nothing else.
+    a, b = pe.ones(3, requires_grad=True), pe.ones(3, requires_grad=True)
+    (a + b).backward(pe.tensor([1.0, 2.0, 3.0]))
+    (a + b).backward(pe.tensor([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(a.grad.data, [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(b.grad.data, [2.0, 4.0, 6.0])
+    given = np.array([1.0, 1.0, 1.0], np.float32)
+    leaf = pe.zeros(3, requires_grad=True)
+    leaf.backward(pe.from_numpy(given))
+    leaf.backward(pe.from_numpy(given))
+    np.testing.assert_array_equal(given, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(leaf.grad.data, [2.0, 2.0, 2.0])
+
+
 def test_second_backward_through_freed_graph_fails_clearly():
     x = pe.tensor([1.0], requires_grad=True)
     y = (x * x).sum()

@@ -153,13 +153,18 @@ Pool& pool() {
 
 }  // namespace
 
-ScratchBuffer::ScratchBuffer(std::size_t bytes) {
+// An empty buffer (a path that needs none) never takes the pool's lock:
+// threads running small products side by side would contend for it.
+ScratchBuffer::ScratchBuffer(std::size_t bytes) : data_(nullptr), bytes_(0) {
+  if (bytes == 0) return;
   Block b = pool().take(allocation_size(bytes));
   data_ = b.data;
   bytes_ = b.bytes;
 }
 
-ScratchBuffer::~ScratchBuffer() { pool().give_back({data_, bytes_}); }
+ScratchBuffer::~ScratchBuffer() {
+  if (data_) pool().give_back({data_, bytes_});
+}
 
 ScratchPoolStats scratch_pool_stats() {
   Pool& p = pool();

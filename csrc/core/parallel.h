@@ -3,7 +3,13 @@
 // kernels themselves only ever see [begin, end).
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -75,5 +81,34 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& fn) {
     if (b < e) fn(b, e);
   });
 }
+
+// A barrier for the threads of one parallel_run: spins briefly (the other
+// thread is usually a few microseconds away), then yields the core, which
+// matters when the machine is shared.
+class SpinBarrier {
+ public:
+  void wait(int nthreads) {
+    if (nthreads == 1) return;
+    const int gen = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == nthreads - 1) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+        _mm_pause();
+#endif
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+ private:
+  std::atomic<int> arrived_{0};
+  std::atomic<int> generation_{0};
+};
 
 }  // namespace pyengine

@@ -5,6 +5,8 @@ back-propagates within Python's default recursion limit.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from pyengine.autograd import function as _function
@@ -119,12 +121,18 @@ def backward(root, gradient=None, retain_graph=False):
                         slot = pending[parent] = [None] * (1 if parent.output_meta is None else len(parent.output_meta))
                     i = t._out_index
                     slot[i] = g if slot[i] is None else slot[i] + g
+        outs = in_grads = g = None  # the last node's gradients are referred to by leaf_grads alone
 
     Tensor = _function._Tensor
     for t, g in leaf_grads.values():
         if t._hooks:
             g = _run_hooks(t._hooks, g)
         if t.grad is None:
-            t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype, copy=True), None, 0)
+            # A fresh array that nothing else refers to (its leaf_grads slot, g, and getrefcount's
+            # argument) becomes .grad as it is; anything else is copied, so that accumulating into
+            # .grad later never writes into another tensor's memory.
+            owned = (g.flags.owndata and g.flags.writeable and g.flags.c_contiguous and g.dtype == t.data.dtype
+                     and sys.getrefcount(g) <= 3)
+            t.grad = Tensor._wrap(g if owned else np.array(g, dtype=t.data.dtype, copy=True), None, 0)
         else:
             np.add(t.grad.data, g, out=t.grad.data, casting="unsafe")

@@ -6,9 +6,7 @@
 // count, and threads split only the m and n dimensions: every element of C is
 // summed in the same order whatever the number of threads.
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <thread>
 #include <vector>
 
 #include "core/buffer.h"
@@ -17,10 +15,6 @@
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/pack.h"
 #include "kernels/gemm/ukernel.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 
 namespace pyengine {
 
@@ -94,35 +88,6 @@ int threads_for(int64_t m, int64_t n, int64_t k, bool threaded) {
   return static_cast<int>(std::clamp<int64_t>(work / kMinFmasPerThread, 1, get_num_threads()));
 }
 
-// A barrier for the threads of one parallel_run: spins briefly (the other
-// thread is usually a few microseconds away), then yields the core, which
-// matters when the machine is shared.
-class SpinBarrier {
- public:
-  void wait(int nthreads) {
-    if (nthreads == 1) return;
-    const int gen = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == nthreads - 1) {
-      arrived_.store(0, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == gen; ++spins) {
-      if (spins < 4096) {
-#if defined(__x86_64__) || defined(__i386__)
-        _mm_pause();
-#endif
-      } else {
-        std::this_thread::yield();
-      }
-    }
-  }
-
- private:
-  std::atomic<int> arrived_{0};
-  std::atomic<int> generation_{0};
-};
-
 // The tile of C at (i, j), with the problem's alpha and strides.
 template <typename T>
 MicroTile<T> tile_at(const GemmProblem<T>& p, int64_t i, int64_t j, int64_t mr, int64_t nr) {
@@ -195,8 +160,12 @@ void gemv(const GemmProblem<T>& p, const GemvShape<T>& s) {
     for (int64_t q = 0; q < p.k; ++q) xbuf.as<T>()[q] = s.x[q * s.x_stride];
     x = xbuf.as<T>();
   }
-  ScratchBuffer ybuf(s.len * sizeof(T));
-  T* y = ybuf.as<T>();
+  // A short result (a recurrent step's gates) lives on the stack, clear of
+  // the pool's lock.
+  constexpr int64_t kStackEntries = 1024;
+  alignas(64) T y_stack[kStackEntries];
+  ScratchBuffer ybuf(s.len > kStackEntries ? s.len * sizeof(T) : 0);
+  T* y = s.len > kStackEntries ? ybuf.as<T>() : y_stack;
   // Ranges of 64 entries: whole vectors for every ISA, so no thread gets a
   // sliver and the split never changes which entries share a register.
   constexpr int64_t kChunk = 64;
@@ -261,7 +230,8 @@ void gemm_skinny(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   const int64_t m_panels = ceil_div(p.m, mr), n_panels = ceil_div(p.n, nr);
   const bool split_n = n_panels >= m_panels;
   const int nthreads = threads_for(p.m, p.n, p.k, p.threaded);
-  ScratchBuffer packed(static_cast<size_t>(nthreads) * round_up(p.k * nr, 16) * sizeof(T));
+  const bool packs = p.b_cs != 1 || p.n % nr != 0;  // some panel is packed below
+  ScratchBuffer packed(packs ? static_cast<size_t>(nthreads) * round_up(p.k * nr, 16) * sizeof(T) : 0);
   parallel_run(nthreads, [&](int tid, int nt) {
     T* panel = packed.as<T>() + tid * round_up(p.k * nr, 16);
     const int64_t jp0 = split_n ? split_begin(0, n_panels, nt, tid) : 0;

@@ -15,7 +15,7 @@ template <typename T>
 void gru_cell_forward(const CellForwardRow<T>& r) {
   const int64_t H = r.hidden;
   // saved = [r | z | n | gh_n]
-  for_each_lane_block<T>(H, [&](int64_t j, auto tag) {
+  for_each_lane_block<T>(r.units, [&](int64_t j, auto tag) {
     using V = decltype(tag);
     const V rg = gate_sigmoid(load<V>(r.gx + j) + load<V>(r.gh + j));
     const V z = gate_sigmoid(load<V>(r.gx + H + j) + load<V>(r.gh + H + j));
@@ -34,7 +34,7 @@ void gru_cell_forward(const CellForwardRow<T>& r) {
 template <typename T>
 void gru_cell_backward(const CellBackwardRow<T>& r) {
   const int64_t H = r.hidden;
-  for_each_lane_block<T>(H, [&](int64_t j, auto tag) {
+  for_each_lane_block<T>(r.units, [&](int64_t j, auto tag) {
     using V = decltype(tag);
     const V one = splat<V>(T(1));
     const V dh = output_grad<V>(r.dh_next, r.dy, j);

@@ -14,7 +14,7 @@ template <typename T>
 void lstm_cell_forward(const CellForwardRow<T>& r) {
   const int64_t H = r.hidden;
   // saved = [i | f | g | o | tanh(c)]
-  for_each_lane_block<T>(H, [&](int64_t j, auto tag) {
+  for_each_lane_block<T>(r.units, [&](int64_t j, auto tag) {
     using V = decltype(tag);
     const V i = gate_sigmoid(load<V>(r.gx + j));
     const V f = gate_sigmoid(load<V>(r.gx + H + j));
@@ -38,7 +38,7 @@ void lstm_cell_forward(const CellForwardRow<T>& r) {
 template <typename T>
 void lstm_cell_backward(const CellBackwardRow<T>& r) {
   const int64_t H = r.hidden;
-  for_each_lane_block<T>(H, [&](int64_t j, auto tag) {
+  for_each_lane_block<T>(r.units, [&](int64_t j, auto tag) {
     using V = decltype(tag);
     const V one = splat<V>(T(1));
     const V dh = output_grad<V>(r.dh_next, r.dy, j);

@@ -45,10 +45,14 @@ inline int64_t workspace_width(RnnMode mode, int64_t hidden) {
 // One batch row of one step, forward. gx holds the G*H gate pre-activations
 // from the input (and, for RNN and LSTM, already the recurrent product and
 // both biases); gh holds W_hh h_prev + b_hh for GRU, whose reset gate
-// multiplies the recurrent part of n alone.
+// multiplies the recurrent part of n alone. A call computes `units`
+// consecutive hidden units, from where the pointers point: the whole row
+// (units = hidden), or one thread's share of it; a gate block of gx, gh or
+// saved is `hidden` values after the previous one.
 template <typename T>
 struct CellForwardRow {
   int64_t hidden;
+  int64_t units;
   const T* gx;      // G*H
   const T* gh;      // G*H, GRU only
   const T* h_prev;  // H
@@ -62,10 +66,12 @@ struct CellForwardRow {
 // from the later step (or h_n); dy (may be null) the gradient of this step's
 // output. Writes the gate pre-activation gradients of the input side (dgx)
 // and of the recurrent side (dgh; the same array as dgx except for GRU),
-// the part of dh_prev that does not go through W_hh, and dc_prev.
+// the part of dh_prev that does not go through W_hh, and dc_prev; `units`
+// as in the forward row.
 template <typename T>
 struct CellBackwardRow {
   int64_t hidden;
+  int64_t units;
   const T* saved;
   const T* h_prev;
   const T* c_prev;

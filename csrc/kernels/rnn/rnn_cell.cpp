@@ -31,7 +31,7 @@ struct ReluActivation {
 
 template <typename T, typename Act>
 void rnn_cell_forward(const CellForwardRow<T>& r) {
-  for_each_lane_block<T>(r.hidden, [&](int64_t j, auto tag) {
+  for_each_lane_block<T>(r.units, [&](int64_t j, auto tag) {
     using V = decltype(tag);
     const V h = Act::apply(load<V>(r.gx + j));
     store(r.h + j, h);
@@ -41,7 +41,7 @@ void rnn_cell_forward(const CellForwardRow<T>& r) {
 
 template <typename T, typename Act>
 void rnn_cell_backward(const CellBackwardRow<T>& r) {
-  for_each_lane_block<T>(r.hidden, [&](int64_t j, auto tag) {
+  for_each_lane_block<T>(r.units, [&](int64_t j, auto tag) {
     using V = decltype(tag);
     store(r.dgx + j, Act::template grad<V, T>(load<V>(r.saved + j), output_grad<V>(r.dh_next, r.dy, j)));
     store(r.dh_prev + j, splat<V>(T(0)));

@@ -148,6 +148,75 @@ void copy_or_zero(const T* src, T* dst, int64_t n) {
   else std::fill(dst, dst + n, T(0));
 }
 
+// Batches up to this size run each step's products on w_hh in place (the
+// matrix-vector and skinny paths of gemm, below its blocked path's kSkinny),
+// where an element's sum does not depend on which columns a call covers. The
+// threads then share out the hidden units for the whole sequence and meet
+// once per step, rather than each step's few microseconds of products being
+// split and joined (and at a batch of one, not split at all): each thread
+// reads only its units' rows of w_hh, from its own core's L2.
+constexpr int64_t kUnitSplitBatch = 16;
+// Each thread's share of a step's recurrent product is at least this many
+// multiply-adds (about a microsecond), or the barrier costs more than it saves.
+constexpr int64_t kUnitSplitWork = 16384;
+// Units are shared out in whole vectors.
+constexpr int64_t kUnitChunk = 8;
+
+// The threads that share out the units of a layer, one when each step's
+// products are threaded instead.
+inline int unit_split_threads(int64_t batch, int64_t hidden, int64_t gate_width) {
+  if (batch > kUnitSplitBatch) return 1;
+  const int64_t by_work = batch * hidden * gate_width / kUnitSplitWork;
+  const int64_t by_units = (hidden + kUnitChunk - 1) / kUnitChunk;
+  return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_units), 1, get_num_threads()));
+}
+
+// Thread tid's units [first, last) of hidden.
+struct UnitRange {
+  int64_t first, last;
+  UnitRange(int64_t hidden, int tid, int nthreads) {
+    const int64_t chunks = (hidden + kUnitChunk - 1) / kUnitChunk;
+    first = std::min(hidden, split_begin(0, chunks, nthreads, tid) * kUnitChunk);
+    last = std::min(hidden, split_begin(0, chunks, nthreads, tid + 1) * kUnitChunk);
+  }
+  int64_t count() const { return last - first; }
+  bool whole(int64_t hidden) const { return first == 0 && last == hidden; }
+};
+
+// dst (m.rows, blocks * count) := m's columns first + g * stride .. + count
+// for each block g, side by side: a thread's share of a weight's columns, so
+// that its products stream one contiguous block (held in its own core's L2)
+// rather than short pieces of every row.
+template <typename T>
+void gather_columns(const Matrix<T>& m, int64_t first, int64_t stride, int64_t count, int64_t blocks, T* dst) {
+  for (int64_t r = 0; r < m.rows; ++r)
+    for (int64_t g = 0; g < blocks; ++g)
+      for (int64_t j = 0; j < count; ++j)
+        dst[(r * blocks + g) * count + j] = m.data[r * m.rs + (g * stride + first + j) * m.cs];
+}
+
+// The columns of a (rows, blocks * count) product back in place in C (row
+// stride ldc, block g at column g * stride + first): added to C (LSTM and RNN
+// gates, hidden-state gradients) or, with the bias, stored (GRU's W_hh h +
+// b_hh). Each element gets the sum a product over all of C's columns would
+// have given it.
+template <typename T>
+void scatter_columns(const T* part, int64_t rows, int64_t first, int64_t stride, int64_t count, int64_t blocks,
+                     bool add, const T* bias, T* c, int64_t ldc) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t g = 0; g < blocks; ++g) {
+      const T* from = part + (r * blocks + g) * count;
+      T* to = c + r * ldc + g * stride + first;
+      if (add) {
+        for (int64_t j = 0; j < count; ++j) to[j] += from[j];
+      } else if (bias) {
+        for (int64_t j = 0; j < count; ++j) to[j] = from[j] + bias[g * stride + first + j];
+      } else {
+        std::copy(from, from + count, to);
+      }
+    }
+}
+
 }  // namespace
 
 template <typename T>
@@ -157,10 +226,11 @@ void rnn_layer_forward(const RnnLayerForward<T>& p) {
   const bool lstm = d.lstm, gru = d.gru;
   const CellKernels<T>& cell = cell_kernels_for<T>(p.mode);
 
-  // The running state lives in h_n (and c_n) from the start.
-  std::copy(p.h0, p.h0 + B * H, p.h_n);
-  if (lstm) std::copy(p.c0, p.c0 + B * H, p.c_n);
-  if (S == 0 || B == 0) return;
+  if (S == 0 || B == 0) {  // the state is left as it was
+    std::copy(p.h0, p.h0 + B * H, p.h_n);
+    if (lstm) std::copy(p.c0, p.c0 + B * H, p.c_n);
+    return;
+  }
 
   // RNN and LSTM add both biases before the activation, so b_hh joins the
   // input projection; GRU keeps b_hh with the recurrent product (r scales b_hn).
@@ -178,55 +248,90 @@ void rnn_layer_forward(const RnnLayerForward<T>& p) {
   ScratchBuffer gx_buf(S * B * GH * sizeof(T));
   T* gx = gx_buf.as<T>();
   const Matrix<T> w_ih_t = row_major(p.w_ih, GH, I, I).transposed();
-  // The recurrent product reads w_hh^T once per step. Stored transposed, its
-  // rows are contiguous: a batch of one then runs as axpy over contiguous
-  // rows and a small batch reads it in place, where w_hh^T taken through
-  // strides would be gathered (packed) again at every step.
-  ScratchBuffer w_hh_t_buf(H * GH * sizeof(T));
-  transpose(p.w_hh, GH, H, w_hh_t_buf.as<T>());
-  const Matrix<T> w_hh_t = row_major<T>(w_hh_t_buf.as<T>(), H, GH, GH);
   matmul(row_major(p.x, S * B, I, I), w_ih_t, gx, GH, T(0), input_bias);
+  // The recurrent product reads w_hh^T at every step. A batch big enough for
+  // the blocked product reads it from panels packed once, straight from w_hh.
+  // Smaller ones read it in place, so it is stored transposed, rows
+  // contiguous: a batch of one then runs as axpy over contiguous rows, where
+  // w_hh^T taken through strides would be gathered again at every step.
+  Matrix<T> w_hh_t = row_major(p.w_hh, GH, H, H).transposed();
   const PackedWeight<T> w_hh_packed(B, w_hh_t);
+  ScratchBuffer w_hh_t_buf((w_hh_packed.data() ? 0 : H * GH) * sizeof(T));
+  if (!w_hh_packed.data()) {
+    transpose(p.w_hh, GH, H, w_hh_t_buf.as<T>());
+    w_hh_t = row_major<T>(w_hh_t_buf.as<T>(), H, GH, GH);
+  }
 
   ScratchBuffer gh_buf((gru ? B * GH : 0) * sizeof(T));
   T* gh = gh_buf.as<T>();
-  // Without a workspace (no backward to follow) one step's rows are reused.
-  ScratchBuffer step_buf((p.workspace ? 0 : B * W) * sizeof(T));
-
-  for (int64_t s = 0; s < S; ++s) {
-    const int64_t t = p.reverse ? S - 1 - s : s;
-    T* ws = p.workspace ? p.workspace + t * B * W : step_buf.as<T>();
-    T* gx_t = gx + t * B * GH;
-    // The previous state goes into the workspace rows: the recurrent product
-    // and the gate pass read it there, and the backward pass needs it.
-    for (int64_t b = 0; b < B; ++b) {
-      std::copy(p.h_n + b * H, p.h_n + (b + 1) * H, ws + b * W);
-      if (lstm) std::copy(p.c_n + b * H, p.c_n + (b + 1) * H, ws + b * W + H);
-    }
-    const Matrix<T> h_prev = row_major<T>(ws, B, H, W);
-    const T* const no_bias = nullptr;
-    if (gru) matmul(h_prev, w_hh_t, gh, GH, T(0), p.b_hh, w_hh_packed.data());      // gh = h_prev @ w_hh^T + b_hh
-    else matmul(h_prev, w_hh_t, gx_t, GH, T(1), no_bias, w_hh_packed.data());       // gx_t += h_prev @ w_hh^T
-
-    for_each_batch_row<T>(B, GH, [&](int64_t b) {
-      T* y = p.y + (t * B + b) * H;
-      if (!step_active(p.lengths, b, t)) {
-        std::fill(y, y + H, T(0));
-        return;
-      }
-      T* row = ws + b * W;
-      CellForwardRow<T> r{H,
-                          gx_t + b * GH,
-                          gru ? gh + b * GH : nullptr,
-                          row,
-                          lstm ? row + H : nullptr,
-                          p.h_n + b * H,
-                          lstm ? p.c_n + b * H : nullptr,
-                          row + d.saved_offset};
-      cell.forward(r);
-      std::copy(r.h, r.h + H, y);
-    });
+  // Step t's rows start with its previous state, which step t - 1 writes
+  // there. Without a workspace (no backward to follow) two steps' rows take
+  // turns.
+  ScratchBuffer step_buf((p.workspace ? 0 : 2 * B * W) * sizeof(T));
+  const auto step_of = [&](int64_t s) { return p.reverse ? S - 1 - s : s; };
+  const auto rows_of = [&](int64_t s) {
+    return p.workspace ? p.workspace + step_of(s) * B * W : step_buf.as<T>() + s % 2 * B * W;
+  };
+  for (int64_t b = 0; b < B; ++b) {
+    std::copy(p.h0 + b * H, p.h0 + (b + 1) * H, rows_of(0) + b * W);
+    if (lstm) std::copy(p.c0 + b * H, p.c0 + (b + 1) * H, rows_of(0) + b * W + H);
   }
+
+  SpinBarrier step_done;
+  parallel_run(unit_split_threads(B, H, GH), [&](int tid, int nt) {
+    const UnitRange u(H, tid, nt);
+    const int64_t u0 = u.first, G = GH / H, cols = G * u.count();
+    // A thread with a share of the units keeps the columns of w_hh^T for its
+    // units' gates, (H, G * units), and their product, (B, G * units).
+    const bool whole = u.whole(H);
+    ScratchBuffer w_mine_buf((whole ? 0 : H * cols) * sizeof(T));
+    ScratchBuffer gates_mine_buf((whole ? 0 : B * cols) * sizeof(T));
+    T* const w_mine = w_mine_buf.as<T>();
+    T* const gates_mine = gates_mine_buf.as<T>();
+    if (!whole) gather_columns(w_hh_t, u0, H, u.count(), G, w_mine);
+    for (int64_t s = 0; s < S; ++s) {
+      const int64_t t = step_of(s);
+      T* ws = rows_of(s);
+      T* next = s + 1 < S ? rows_of(s + 1) : nullptr;  // the last step writes h_n and c_n
+      T* gx_t = gx + t * B * GH;
+      const Matrix<T> h_prev = row_major<T>(ws, B, H, W);
+      // gx_t += h_prev @ w_hh^T, or for GRU gh = h_prev @ w_hh^T + b_hh
+      T* const rec = gru ? gh : gx_t;
+      const T beta = gru ? T(0) : T(1);
+      if (whole) {
+        matmul(h_prev, w_hh_t, rec, GH, beta, gru ? p.b_hh : nullptr, w_hh_packed.data());
+      } else {
+        matmul(h_prev, row_major<T>(w_mine, H, cols, cols), gates_mine, cols, T(0));
+        scatter_columns(gates_mine, B, u0, H, u.count(), G, !gru, p.b_hh, rec, GH);
+      }
+
+      for_each_batch_row<T>(B, GH, [&](int64_t b) {
+        T* row = ws + b * W;
+        T* h = next ? next + b * W : p.h_n + b * H;
+        T* c = lstm ? (next ? next + b * W + H : p.c_n + b * H) : nullptr;
+        T* y = p.y + (t * B + b) * H + u0;
+        if (!step_active(p.lengths, b, t)) {
+          // The state passes through unchanged.
+          std::copy(row + u0, row + u.last, h + u0);
+          if (lstm) std::copy(row + H + u0, row + H + u.last, c + u0);
+          std::fill(y, y + u.count(), T(0));
+          return;
+        }
+        CellForwardRow<T> r{H,
+                            u.count(),
+                            gx_t + b * GH + u0,
+                            gru ? gh + b * GH + u0 : nullptr,
+                            row + u0,
+                            lstm ? row + H + u0 : nullptr,
+                            h + u0,
+                            lstm ? c + u0 : nullptr,
+                            row + d.saved_offset + u0};
+        cell.forward(r);
+        std::copy(r.h, r.h + u.count(), y);
+      });
+      step_done.wait(nt);  // every unit of the new state is written
+    }
+  });
 }
 
 template <typename T>
@@ -253,36 +358,65 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
   const Matrix<T> w_hh = row_major(p.w_hh, GH, H, H);
   const PackedWeight<T> w_hh_packed(B, w_hh);
 
-  for (int64_t s = S - 1; s >= 0; --s) {
-    const int64_t t = p.reverse ? S - 1 - s : s;
-    const T* ws = p.workspace + t * B * W;
-    for_each_batch_row<T>(B, GH, [&](int64_t b) {
-      const int64_t tb = t * B + b;
-      if (!step_active(p.lengths, b, t)) {
-        // The state passed through this step unchanged: so does its gradient.
-        std::fill(dgx + tb * GH, dgx + (tb + 1) * GH, T(0));
-        if (gru) std::fill(dgh + tb * GH, dgh + (tb + 1) * GH, T(0));
-        std::copy(dh + b * H, dh + (b + 1) * H, dh_prev + b * H);
-        if (lstm) std::copy(dc + b * H, dc + (b + 1) * H, dc_prev + b * H);
-        return;
+  SpinBarrier gates_done;
+  parallel_run(unit_split_threads(B, H, GH), [&](int tid, int nt) {
+    const UnitRange u(H, tid, nt);
+    const int64_t u0 = u.first;
+    // A thread with a share of the units keeps w_hh's columns for them,
+    // (G*H, units), and their product, (B, units).
+    const bool whole = u.whole(H);
+    ScratchBuffer w_mine_buf((whole ? 0 : GH * u.count()) * sizeof(T));
+    ScratchBuffer dh_mine_buf((whole ? 0 : B * u.count()) * sizeof(T));
+    T* const w_mine = w_mine_buf.as<T>();
+    T* const dh_mine = dh_mine_buf.as<T>();
+    if (!whole) gather_columns(w_hh, u0, 0, u.count(), 1, w_mine);
+    // Every thread swaps the same pointers, so they agree on which is which.
+    T *dh_in = dh, *dh_out = dh_prev, *dc_in = dc, *dc_out = dc_prev;
+    for (int64_t s = S - 1; s >= 0; --s) {
+      const int64_t t = p.reverse ? S - 1 - s : s;
+      const T* ws = p.workspace + t * B * W;
+      for_each_batch_row<T>(B, GH, [&](int64_t b) {
+        const int64_t tb = t * B + b;
+        if (!step_active(p.lengths, b, t)) {
+          // The state passed through this step unchanged: so does its gradient.
+          for (int64_t col = u0; col < GH; col += H) {
+            std::fill(dgx + tb * GH + col, dgx + tb * GH + col + u.count(), T(0));
+            if (gru) std::fill(dgh + tb * GH + col, dgh + tb * GH + col + u.count(), T(0));
+          }
+          std::copy(dh_in + b * H + u0, dh_in + b * H + u.last, dh_out + b * H + u0);
+          if (lstm) std::copy(dc_in + b * H + u0, dc_in + b * H + u.last, dc_out + b * H + u0);
+          return;
+        }
+        const T* row = ws + b * W;
+        CellBackwardRow<T> r{H,
+                             u.count(),
+                             row + d.saved_offset + u0,
+                             row + u0,
+                             lstm ? row + H + u0 : nullptr,
+                             dh_in + b * H + u0,
+                             p.dy ? p.dy + tb * H + u0 : nullptr,
+                             lstm ? dc_in + b * H + u0 : nullptr,
+                             dgx + tb * GH + u0,
+                             dgh + tb * GH + u0,
+                             dh_out + b * H + u0,
+                             lstm ? dc_out + b * H + u0 : nullptr};
+        cell.backward(r);
+      });
+      gates_done.wait(nt);  // the product below reads every unit's gate gradients
+      // dh_out[:, my units] += dgh_t (B, GH) @ w_hh[:, my units]
+      const Matrix<T> dgh_t = row_major<T>(dgh + t * B * GH, B, GH, GH);
+      if (whole) {
+        matmul(dgh_t, w_hh, dh_out, H, T(1), static_cast<const T*>(nullptr), w_hh_packed.data());
+      } else {
+        matmul(dgh_t, row_major<T>(w_mine, GH, u.count(), u.count()), dh_mine, u.count(), T(0));
+        scatter_columns(dh_mine, B, u0, 0, u.count(), 1, true, static_cast<const T*>(nullptr), dh_out, H);
       }
-      const T* row = ws + b * W;
-      CellBackwardRow<T> r{H,
-                           row + d.saved_offset,
-                           row,
-                           lstm ? row + H : nullptr,
-                           dh + b * H,
-                           p.dy ? p.dy + tb * H : nullptr,
-                           lstm ? dc + b * H : nullptr,
-                           dgx + tb * GH,
-                           dgh + tb * GH,
-                           dh_prev + b * H,
-                           lstm ? dc_prev + b * H : nullptr};
-      cell.backward(r);
-    });
-    // dh_prev += dgh_t (B, GH) @ w_hh (GH, H)
-    const T* const no_bias = nullptr;
-    matmul(row_major<T>(dgh + t * B * GH, B, GH, GH), w_hh, dh_prev, H, T(1), no_bias, w_hh_packed.data());
+      std::swap(dh_in, dh_out);
+      std::swap(dc_in, dc_out);
+    }
+  });
+  // S swaps: the gradients reaching the initial state are in dh_prev when S is odd.
+  if (S % 2) {
     std::swap(dh, dh_prev);
     std::swap(dc, dc_prev);
   }
