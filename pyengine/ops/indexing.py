@@ -81,6 +81,7 @@ class Gather(Function):
             raise ValueError(f"gather: index {index.shape} is larger than input {a.shape} outside dim {dim}")
         picks = along_axis_index(index, dim)
         ctx.shape, ctx.dtype, ctx.picks = a.shape, a.dtype, picks
+        ctx.one_per_line = index.shape[dim] <= 1  # then no element is picked twice
         try:
             return a[picks]
         except IndexError as err:
@@ -89,7 +90,10 @@ class Gather(Function):
     @staticmethod
     def backward(ctx, grad):
         out = np.zeros(ctx.shape, ctx.dtype)
-        np.add.at(out, ctx.picks, grad)  # an element picked twice gets both gradients
+        if ctx.one_per_line:  # a classifier's target picks: a plain scatter
+            out[ctx.picks] = grad
+        else:
+            np.add.at(out, ctx.picks, grad)  # an element picked twice gets both gradients
         return out
 
 

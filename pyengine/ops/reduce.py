@@ -43,9 +43,13 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        ctx.count = math.prod([a.shape[i] for i in axes])
-        with np.errstate(invalid="ignore", divide="ignore"):  # the mean of nothing is NaN
-            return _sum(a, axes, keepdim) / a.dtype.type(ctx.count)
+        ctx.count = count = math.prod([a.shape[i] for i in axes])
+        total = _sum(a, axes, keepdim)
+        if count == 0:
+            with np.errstate(invalid="ignore", divide="ignore"):  # the mean of nothing is NaN
+                return total / a.dtype.type(0)
+        # A 0-d sum divides as a NumPy scalar (total[()]): several times cheaper than a 0-d array.
+        return total[()] / a.dtype.type(count)
 
     @staticmethod
     def backward(ctx, grad):
