@@ -42,6 +42,12 @@ def test_leaf_gradients_never_share_memory():
     leaf.backward(pe.from_numpy(given))
     np.testing.assert_array_equal(given, [1.0, 1.0, 1.0])
     np.testing.assert_array_equal(leaf.grad.data, [2.0, 2.0, 2.0])
+    hooked = pe.zeros(3, requires_grad=True)
+    hooked.register_hook(lambda g: given)  # the hook's array stays the caller's
+    hooked.sum().backward()
+    hooked.sum().backward()
+    np.testing.assert_array_equal(given, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(hooked.grad.data, [2.0, 2.0, 2.0])
 
 
 def test_second_backward_through_freed_graph_fails_clearly():

@@ -196,12 +196,13 @@ def test_results_are_identical_for_any_thread_count(threads, mode, batch, hidden
     ("lstm", 1, 128, None, False),              # a batch of one: the threads share out the hidden units
     ("gru", 3, 161, [5, 2, 0], True),           # padded rows, reversed, units no vector divides
     ("rnn_tanh", 16, 130, [1, 5] * 8, False),   # the largest batch that shares out units
+    ("lstm", 5, 65, None, False),               # at 5 threads, shares of 8 units and one of 9
 ])
 def test_shared_out_units_match_reference_and_any_thread_count(threads, mode, batch, hidden, lengths, reverse):
     args = layer_arrays(mode, 5, batch, 9, hidden, np.float32)
     lengths = None if lengths is None else np.array(lengths)
     results = []
-    for n in (1, 2, 3):
+    for n in (1, 2, 3, 5):
         threads(n)
         y, h_n, c_n, ws = K.rnn_layer_forward(mode, *args, lengths=lengths, reverse=reverse)
         grads = K.rnn_layer_backward(mode, np.cos(y), np.sin(h_n), c_n, args[0], args[3], args[4], ws,

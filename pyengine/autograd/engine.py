@@ -65,6 +65,29 @@ def _freed_error(ctx):
         "pass retain_graph=True to the first backward() to go through it twice")
 
 
+def _refcount_in_call(g, leaf):
+    return sys.getrefcount(g)
+
+
+def _slot_refcount():
+    """sys.getrefcount of an array that only a leaf_grads slot refers to, read as _unshared
+    reads it (the count depends on the interpreter's calling convention)."""
+    for _, g in {0: [None, np.empty(0)]}.values():
+        return _refcount_in_call(g, None)
+
+
+_SLOT_REFCOUNT = _slot_refcount()
+
+
+def _unshared(g, leaf):
+    """True when g, a leaf's summed gradient, may become its .grad without a copy: a fresh
+    array of the leaf's dtype that nothing but its leaf_grads slot refers to (not one a hook
+    returned, nor one shared with another leaf or the caller), so that accumulating into
+    .grad later never writes into anybody else's memory."""
+    return (not leaf._hooks and g.flags.owndata and g.flags.writeable and g.flags.c_contiguous
+            and g.dtype == leaf.data.dtype and sys.getrefcount(g) <= _SLOT_REFCOUNT)
+
+
 def backward(root, gradient=None, retain_graph=False):
     """Computes d(root)/d(leaf) for every leaf that requires grad, adding into .grad."""
     if not root.requires_grad:
@@ -128,11 +151,6 @@ def backward(root, gradient=None, retain_graph=False):
         if t._hooks:
             g = _run_hooks(t._hooks, g)
         if t.grad is None:
-            # A fresh array that nothing else refers to (its leaf_grads slot, g, and getrefcount's
-            # argument) becomes .grad as it is; anything else is copied, so that accumulating into
-            # .grad later never writes into another tensor's memory.
-            owned = (g.flags.owndata and g.flags.writeable and g.flags.c_contiguous and g.dtype == t.data.dtype
-                     and sys.getrefcount(g) <= 3)
-            t.grad = Tensor._wrap(g if owned else np.array(g, dtype=t.data.dtype, copy=True), None, 0)
+            t.grad = Tensor._wrap(g if _unshared(g, t) else np.array(g, dtype=t.data.dtype, copy=True), None, 0)
         else:
             np.add(t.grad.data, g, out=t.grad.data, casting="unsafe")

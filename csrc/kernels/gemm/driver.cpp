@@ -233,7 +233,7 @@ void gemm_skinny(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   const bool packs = p.b_cs != 1 || p.n % nr != 0;  // some panel is packed below
   ScratchBuffer packed(packs ? static_cast<size_t>(nthreads) * round_up(p.k * nr, 16) * sizeof(T) : 0);
   parallel_run(nthreads, [&](int tid, int nt) {
-    T* panel = packed.as<T>() + tid * round_up(p.k * nr, 16);
+    T* panel = packs ? packed.as<T>() + tid * round_up(p.k * nr, 16) : nullptr;
     const int64_t jp0 = split_n ? split_begin(0, n_panels, nt, tid) : 0;
     const int64_t jp1 = split_n ? split_begin(0, n_panels, nt, tid + 1) : n_panels;
     const int64_t ip0 = split_n ? 0 : split_begin(0, m_panels, nt, tid);

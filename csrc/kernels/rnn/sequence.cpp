@@ -7,6 +7,9 @@
 //           carrying the gradient to the previous hidden state; then the
 //           weight gradients of all steps as one GEMM each (a contraction of
 //           length T*B), and the input gradient as one more.
+// Threads: a batch of up to kUnitSplitBatch rows shares out its hidden units
+// for the whole sequence (one barrier per step); a larger one threads each
+// step's GEMM and gate pass.
 // Compiled once with portable flags; the gate passes come from the ISA table.
 #include <algorithm>
 #include <cstring>
@@ -154,12 +157,14 @@ void copy_or_zero(const T* src, T* dst, int64_t n) {
 // threads then share out the hidden units for the whole sequence and meet
 // once per step, rather than each step's few microseconds of products being
 // split and joined (and at a batch of one, not split at all): each thread
-// reads only its units' rows of w_hh, from its own core's L2.
+// reads only its units' share of w_hh, from its own core's L2.
 constexpr int64_t kUnitSplitBatch = 16;
 // Each thread's share of a step's recurrent product is at least this many
 // multiply-adds (about a microsecond), or the barrier costs more than it saves.
 constexpr int64_t kUnitSplitWork = 16384;
-// Units are shared out in whole vectors.
+// Units are shared out in whole vectors, at least one per thread: a product
+// over a single column would run gemm's dot-form matrix-vector kernel, whose
+// sums are ordered differently from the FMA chains of a wider one.
 constexpr int64_t kUnitChunk = 8;
 
 // The threads that share out the units of a layer, one when each step's
@@ -167,17 +172,18 @@ constexpr int64_t kUnitChunk = 8;
 inline int unit_split_threads(int64_t batch, int64_t hidden, int64_t gate_width) {
   if (batch > kUnitSplitBatch) return 1;
   const int64_t by_work = batch * hidden * gate_width / kUnitSplitWork;
-  const int64_t by_units = (hidden + kUnitChunk - 1) / kUnitChunk;
+  const int64_t by_units = hidden / kUnitChunk;
   return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_units), 1, get_num_threads()));
 }
 
-// Thread tid's units [first, last) of hidden.
+// Thread tid's units [first, last) of hidden: whole chunks, the last thread
+// taking the remainder, so a share is never narrower than a chunk.
 struct UnitRange {
   int64_t first, last;
   UnitRange(int64_t hidden, int tid, int nthreads) {
-    const int64_t chunks = (hidden + kUnitChunk - 1) / kUnitChunk;
-    first = std::min(hidden, split_begin(0, chunks, nthreads, tid) * kUnitChunk);
-    last = std::min(hidden, split_begin(0, chunks, nthreads, tid + 1) * kUnitChunk);
+    const int64_t chunks = std::max<int64_t>(1, hidden / kUnitChunk);
+    first = split_begin(0, chunks, nthreads, tid) * kUnitChunk;
+    last = tid + 1 == nthreads ? hidden : split_begin(0, chunks, nthreads, tid + 1) * kUnitChunk;
   }
   int64_t count() const { return last - first; }
   bool whole(int64_t hidden) const { return first == 0 && last == hidden; }
@@ -254,10 +260,13 @@ void rnn_layer_forward(const RnnLayerForward<T>& p) {
   // Smaller ones read it in place, so it is stored transposed, rows
   // contiguous: a batch of one then runs as axpy over contiguous rows, where
   // w_hh^T taken through strides would be gathered again at every step.
+  // Threads that share out the units gather their own columns instead.
+  const int unit_threads = unit_split_threads(B, H, GH);
   Matrix<T> w_hh_t = row_major(p.w_hh, GH, H, H).transposed();
   const PackedWeight<T> w_hh_packed(B, w_hh_t);
-  ScratchBuffer w_hh_t_buf((w_hh_packed.data() ? 0 : H * GH) * sizeof(T));
-  if (!w_hh_packed.data()) {
+  const bool transposed = !w_hh_packed.data() && unit_threads == 1;
+  ScratchBuffer w_hh_t_buf((transposed ? H * GH : 0) * sizeof(T));
+  if (transposed) {
     transpose(p.w_hh, GH, H, w_hh_t_buf.as<T>());
     w_hh_t = row_major<T>(w_hh_t_buf.as<T>(), H, GH, GH);
   }
@@ -277,17 +286,22 @@ void rnn_layer_forward(const RnnLayerForward<T>& p) {
     if (lstm) std::copy(p.c0 + b * H, p.c0 + (b + 1) * H, rows_of(0) + b * W + H);
   }
 
+  // A thread's share of the units comes with the columns of w_hh^T for its
+  // units' gates, (H, G * units), and their product, (B, G * units): slices
+  // of two buffers that the shares fill side by side.
+  const int64_t G = GH / H;
+  const bool in_place = transposed || w_hh_packed.data();
+  ScratchBuffer w_mine_buf((in_place ? 0 : H * GH) * sizeof(T));
+  ScratchBuffer gates_mine_buf((in_place ? 0 : B * GH) * sizeof(T));
   SpinBarrier step_done;
-  parallel_run(unit_split_threads(B, H, GH), [&](int tid, int nt) {
+  parallel_run(unit_threads, [&](int tid, int nt) {
     const UnitRange u(H, tid, nt);
-    const int64_t u0 = u.first, G = GH / H, cols = G * u.count();
-    // A thread with a share of the units keeps the columns of w_hh^T for its
-    // units' gates, (H, G * units), and their product, (B, G * units).
-    const bool whole = u.whole(H);
-    ScratchBuffer w_mine_buf((whole ? 0 : H * cols) * sizeof(T));
-    ScratchBuffer gates_mine_buf((whole ? 0 : B * cols) * sizeof(T));
-    T* const w_mine = w_mine_buf.as<T>();
-    T* const gates_mine = gates_mine_buf.as<T>();
+    const int64_t u0 = u.first, cols = G * u.count();
+    // One product over every unit reads w_hh^T in place when it is packed or
+    // transposed (a nested call that runs on one thread gathers it whole).
+    const bool whole = u.whole(H) && in_place;
+    T* const w_mine = w_mine_buf.as<T>() + H * G * u0;
+    T* const gates_mine = gates_mine_buf.as<T>() + B * G * u0;
     if (!whole) gather_columns(w_hh_t, u0, H, u.count(), G, w_mine);
     for (int64_t s = 0; s < S; ++s) {
       const int64_t t = step_of(s);
@@ -358,17 +372,18 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
   const Matrix<T> w_hh = row_major(p.w_hh, GH, H, H);
   const PackedWeight<T> w_hh_packed(B, w_hh);
 
+  // A thread's share of the units comes with w_hh's columns for them,
+  // (G*H, units), and their product, (B, units), as in the forward.
+  const int unit_threads = unit_split_threads(B, H, GH);
+  ScratchBuffer w_mine_buf((unit_threads > 1 ? GH * H : 0) * sizeof(T));
+  ScratchBuffer dh_mine_buf((unit_threads > 1 ? B * H : 0) * sizeof(T));
   SpinBarrier gates_done;
-  parallel_run(unit_split_threads(B, H, GH), [&](int tid, int nt) {
+  parallel_run(unit_threads, [&](int tid, int nt) {
     const UnitRange u(H, tid, nt);
     const int64_t u0 = u.first;
-    // A thread with a share of the units keeps w_hh's columns for them,
-    // (G*H, units), and their product, (B, units).
     const bool whole = u.whole(H);
-    ScratchBuffer w_mine_buf((whole ? 0 : GH * u.count()) * sizeof(T));
-    ScratchBuffer dh_mine_buf((whole ? 0 : B * u.count()) * sizeof(T));
-    T* const w_mine = w_mine_buf.as<T>();
-    T* const dh_mine = dh_mine_buf.as<T>();
+    T* const w_mine = w_mine_buf.as<T>() + GH * u0;
+    T* const dh_mine = dh_mine_buf.as<T>() + B * u0;
     if (!whole) gather_columns(w_hh, u0, 0, u.count(), 1, w_mine);
     // Every thread swaps the same pointers, so they agree on which is which.
     T *dh_in = dh, *dh_out = dh_prev, *dc_in = dc, *dc_out = dc_prev;
