@@ -19,6 +19,7 @@
 #include "core/parallel.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/pack.h"
+#include "kernels/gemm/ukernel.h"
 #include "kernels/rnn/rnn.h"
 
 namespace pyengine {
@@ -201,6 +202,16 @@ void gather_columns(const Matrix<T>& m, int64_t first, int64_t stride, int64_t c
         dst[(r * blocks + g) * count + j] = m.data[r * m.rs + (g * stride + first + j) * m.cs];
 }
 
+// out (B, n) = a (B, k) @ w (k, n), w and out contiguous: a thread's product
+// over its own columns. A batch of one calls the matrix-vector kernel
+// directly: gemm's checks, path choice and epilogue pass cost several percent
+// of a step, and the FMAs are the ones its matrix-vector path would run.
+template <typename T>
+void own_columns_product(const Matrix<T>& a, const T* w, int64_t n, T* out) {
+  if (a.rows == 1 && a.cs == 1) return gemm_kernels_for<T>().gemv_axpy(a.cols, n, a.data, w, n, out);
+  matmul(a, row_major<T>(w, a.cols, n, n), out, n, T(0));
+}
+
 // The columns of a (rows, blocks * count) product back in place in C (row
 // stride ldc, block g at column g * stride + first): added to C (LSTM and RNN
 // gates, hidden-state gradients) or, with the bias, stored (GRU's W_hh h +
@@ -315,7 +326,7 @@ void rnn_layer_forward(const RnnLayerForward<T>& p) {
       if (whole) {
         matmul(h_prev, w_hh_t, rec, GH, beta, gru ? p.b_hh : nullptr, w_hh_packed.data());
       } else {
-        matmul(h_prev, row_major<T>(w_mine, H, cols, cols), gates_mine, cols, T(0));
+        own_columns_product(h_prev, w_mine, cols, gates_mine);
         scatter_columns(gates_mine, B, u0, H, u.count(), G, !gru, p.b_hh, rec, GH);
       }
 
@@ -423,7 +434,7 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
       if (whole) {
         matmul(dgh_t, w_hh, dh_out, H, T(1), static_cast<const T*>(nullptr), w_hh_packed.data());
       } else {
-        matmul(dgh_t, row_major<T>(w_mine, GH, u.count(), u.count()), dh_mine, u.count(), T(0));
+        own_columns_product(dgh_t, w_mine, u.count(), dh_mine);
         scatter_columns(dh_mine, B, u0, 0, u.count(), 1, true, static_cast<const T*>(nullptr), dh_out, H);
       }
       std::swap(dh_in, dh_out);
