@@ -292,11 +292,10 @@ template <typename T>
 void pack_b_block(const GemmProblem<T>& p, int64_t pc, int64_t kcur, int64_t jc, int64_t ncur, int nr, T* dst,
                   int tid, int nt) {
   const int64_t n_panels = ceil_div(ncur, nr);
-  for (int64_t jp = split_begin(0, n_panels, nt, tid); jp < split_begin(0, n_panels, nt, tid + 1); ++jp) {
-    const int64_t j = jc + jp * nr;
-    pack_b_panel(kcur, static_cast<int>(std::min<int64_t>(nr, p.n - j)), nr, p.b + pc * p.b_rs + j * p.b_cs,
-                 p.b_rs, p.b_cs, dst + jp * nr * kcur);
-  }
+  const int64_t jp0 = split_begin(0, n_panels, nt, tid), jp1 = split_begin(0, n_panels, nt, tid + 1);
+  if (jp0 >= jp1) return;
+  const int64_t j0 = jc + jp0 * nr, j1 = std::min(p.n, jc + jp1 * nr);
+  pack_b_panels(kcur, j1 - j0, nr, p.b + pc * p.b_rs + j0 * p.b_cs, p.b_rs, p.b_cs, dst + jp0 * nr * kcur);
 }
 
 template <typename T>

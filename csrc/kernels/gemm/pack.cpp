@@ -1,5 +1,6 @@
 #include "kernels/gemm/pack.h"
 
+#include <algorithm>
 #include <cstring>
 
 #if defined(__SSE2__)
@@ -137,7 +138,35 @@ void pack_columns(int64_t k, int64_t m, const T* a, int64_t cs, T* dst) {
   }
 }
 
+// Whole W-column panels of B with contiguous rows, a few rows at a time
+// across all of them: each source row is read in address order, which the
+// hardware prefetcher streams, and each panel gets a few lines in a row.
+template <int W, typename T>
+void pack_rows_across_panels(int64_t k, int64_t panels, const T* b, int64_t rs, T* dst) {
+  constexpr int64_t kRows = 8;
+  for (int64_t p0 = 0; p0 < k; p0 += kRows) {
+    const int64_t p1 = std::min(k, p0 + kRows);
+    for (int64_t q = 0; q < panels; ++q)
+      for (int64_t p = p0; p < p1; ++p) std::memcpy(dst + (q * k + p) * W, b + p * rs + q * W, W * sizeof(T));
+  }
+}
+
 }  // namespace
+
+template <typename T>
+void pack_b_panels(int64_t k, int64_t n, int nr, const T* b, int64_t rs, int64_t cs, T* dst) {
+  int64_t done = 0;  // columns packed by the row-wise copy
+  if (cs == 1 && n >= 2 * nr) {
+    const int64_t panels = n / nr;
+    switch (nr) {  // the tables' NR: 16 and 8 (AVX2), 8 and 4 (scalar)
+      case 4: pack_rows_across_panels<4>(k, panels, b, rs, dst), done = panels * nr; break;
+      case 8: pack_rows_across_panels<8>(k, panels, b, rs, dst), done = panels * nr; break;
+      case 16: pack_rows_across_panels<16>(k, panels, b, rs, dst), done = panels * nr; break;
+    }
+  }
+  for (int64_t j = done; j < n; j += nr)
+    pack_b_panel(k, static_cast<int>(std::min<int64_t>(nr, n - j)), nr, b + j * cs, rs, cs, dst + j * k);
+}
 
 template <typename T>
 void pack_a_block(int64_t k, int64_t m, int mr, const T* a, int64_t rs, int64_t cs, T* dst) {
@@ -167,5 +196,7 @@ template void pack_a_block<float>(int64_t, int64_t, int, const float*, int64_t, 
 template void pack_a_block<double>(int64_t, int64_t, int, const double*, int64_t, int64_t, double*);
 template void pack_b_panel<float>(int64_t, int, int, const float*, int64_t, int64_t, float*);
 template void pack_b_panel<double>(int64_t, int, int, const double*, int64_t, int64_t, double*);
+template void pack_b_panels<float>(int64_t, int64_t, int, const float*, int64_t, int64_t, float*);
+template void pack_b_panels<double>(int64_t, int64_t, int, const double*, int64_t, int64_t, double*);
 
 }  // namespace pyengine

@@ -22,6 +22,15 @@ void pack_a_block(int64_t k, int64_t m, int mr, const T* a, int64_t rs, int64_t 
 template <typename T>
 void pack_b_panel(int64_t k, int n, int nr, const T* b, int64_t rs, int64_t cs, T* dst);
 
+// The NR-column panels of a k x n block of B, one after another (panel q at
+// dst + q * nr * k), as pack_b_panel writes each; rows of B that are
+// contiguous are read a few at a time across all the panels rather than panel
+// by panel, where every step of k would jump a whole row of B (16 KiB when
+// n = 4096): a new page and a demand miss per 64 bytes that the prefetcher
+// does not follow.
+template <typename T>
+void pack_b_panels(int64_t k, int64_t n, int nr, const T* b, int64_t rs, int64_t cs, T* dst);
+
 // out (cols x rows) = in (rows x cols)^T, both row-major, for the few places
 // that keep a transposed copy (a recurrent weight, a weight gradient). Whole
 // 8 x 8 tiles go through a local tile, read by rows and written by rows: each
