@@ -65,7 +65,7 @@ def _freed_error(ctx):
         "pass retain_graph=True to the first backward() to go through it twice")
 
 
-def _refcount_in_call(g, leaf):
+def _refcount_in_call(g):
     return sys.getrefcount(g)
 
 
@@ -73,7 +73,7 @@ def _slot_refcount():
     """sys.getrefcount of an array that only a leaf_grads slot refers to, read as _unshared
     reads it (the count depends on the interpreter's calling convention)."""
     for _, g in {0: [None, np.empty(0)]}.values():
-        return _refcount_in_call(g, None)
+        return _refcount_in_call(g)
 
 
 _SLOT_REFCOUNT = _slot_refcount()

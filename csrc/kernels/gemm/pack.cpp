@@ -121,63 +121,52 @@ void pack_panel_any(int64_t k, int w, int width, const T* src, int64_t along_w, 
     for (int j = 0; j < width; ++j) dst[p * width + j] = j < w ? src[j * along_w + p * along_k] : T(0);
 }
 
-// A column-major block (each step of k a contiguous column of m values),
-// dealt out to the panels column by column. Panel by panel, every step of k
-// would load a line of A (a weight gradient's dY^T, whose columns are
-// GH = 1024 floats apart: 4 KiB, so all of a panel's lines fall in one L1 set
-// and 16 L2 sets) and each line would come in again for the next panel; in
-// column order each line is loaded once, in address order.
-template <int MR, typename T>
-void pack_columns(int64_t k, int64_t m, const T* a, int64_t cs, T* dst) {
-  const int64_t panels = (m + MR - 1) / MR, full = m / MR;
-  for (int64_t p = 0; p < k; ++p) {
-    const T* col = a + p * cs;
-    for (int64_t q = 0; q < full; ++q) std::memcpy(dst + (q * k + p) * MR, col + q * MR, MR * sizeof(T));
-    for (int64_t q = full; q < panels; ++q)
-      for (int i = 0; i < MR; ++i) dst[(q * k + p) * MR + i] = q * MR + i < m ? col[q * MR + i] : T(0);
+// Whole W-wide panels from lines that run across them: the rows of a
+// row-major B, or the columns of a column-major A (a weight gradient's dY^T).
+// A few lines at a time across all the panels, so each line is read in
+// address order, which the hardware prefetcher streams. Panel by panel, every
+// step of k would jump a whole line (16 KiB for a B of 4096 columns; 4 KiB for
+// dY^T of 1024 gates, all of a panel's lines in one L1 set): a new page and a
+// demand miss per 64 bytes, each line loaded again for the next panel.
+template <int W, typename T>
+void pack_lines_across_panels(int64_t k, int64_t panels, const T* src, int64_t along_k, T* dst) {
+  constexpr int64_t kLines = 8;
+  for (int64_t p0 = 0; p0 < k; p0 += kLines) {
+    const int64_t p1 = std::min(k, p0 + kLines);
+    for (int64_t q = 0; q < panels; ++q)
+      for (int64_t p = p0; p < p1; ++p) std::memcpy(dst + (q * k + p) * W, src + p * along_k + q * W, W * sizeof(T));
   }
 }
 
-// Whole W-column panels of B with contiguous rows, a few rows at a time
-// across all of them: each source row is read in address order, which the
-// hardware prefetcher streams, and each panel gets a few lines in a row.
-template <int W, typename T>
-void pack_rows_across_panels(int64_t k, int64_t panels, const T* b, int64_t rs, T* dst) {
-  constexpr int64_t kRows = 8;
-  for (int64_t p0 = 0; p0 < k; p0 += kRows) {
-    const int64_t p1 = std::min(k, p0 + kRows);
-    for (int64_t q = 0; q < panels; ++q)
-      for (int64_t p = p0; p < p1; ++p) std::memcpy(dst + (q * k + p) * W, b + p * rs + q * W, W * sizeof(T));
+// The width-wide panels of a k x n block, one after another (panel q at
+// dst + q * width * k); element (j, p) at src[j * along_w + p * along_k].
+template <typename T>
+void pack_panels(int64_t k, int64_t n, int width, const T* src, int64_t along_w, int64_t along_k, T* dst) {
+  int64_t done = 0;  // positions along w packed line by line
+  if (along_w == 1) {
+    const int64_t full = n / width;
+    switch (width) {  // the tables' MR 6 and 4, NR 16, 8 and 4
+      case 4: pack_lines_across_panels<4>(k, full, src, along_k, dst), done = full * width; break;
+      case 6: pack_lines_across_panels<6>(k, full, src, along_k, dst), done = full * width; break;
+      case 8: pack_lines_across_panels<8>(k, full, src, along_k, dst), done = full * width; break;
+      case 16: pack_lines_across_panels<16>(k, full, src, along_k, dst), done = full * width; break;
+    }
   }
+  for (int64_t j = done; j < n; j += width)
+    pack_panel_any(k, static_cast<int>(std::min<int64_t>(width, n - j)), width, src + j * along_w, along_w, along_k,
+                   dst + j * k);
 }
 
 }  // namespace
 
 template <typename T>
 void pack_b_panels(int64_t k, int64_t n, int nr, const T* b, int64_t rs, int64_t cs, T* dst) {
-  int64_t done = 0;  // columns packed by the row-wise copy
-  if (cs == 1 && n >= 2 * nr) {
-    const int64_t panels = n / nr;
-    switch (nr) {  // the tables' NR: 16 and 8 (AVX2), 8 and 4 (scalar)
-      case 4: pack_rows_across_panels<4>(k, panels, b, rs, dst), done = panels * nr; break;
-      case 8: pack_rows_across_panels<8>(k, panels, b, rs, dst), done = panels * nr; break;
-      case 16: pack_rows_across_panels<16>(k, panels, b, rs, dst), done = panels * nr; break;
-    }
-  }
-  for (int64_t j = done; j < n; j += nr)
-    pack_b_panel(k, static_cast<int>(std::min<int64_t>(nr, n - j)), nr, b + j * cs, rs, cs, dst + j * k);
+  pack_panels(k, n, nr, b, cs, rs, dst);
 }
 
 template <typename T>
 void pack_a_block(int64_t k, int64_t m, int mr, const T* a, int64_t rs, int64_t cs, T* dst) {
-  if (rs == 1 && cs != 1) {
-    switch (mr) {  // the tables' MR: 6 (AVX2), 4 (scalar)
-      case 4: return pack_columns<4>(k, m, a, cs, dst);
-      case 6: return pack_columns<6>(k, m, a, cs, dst);
-    }
-  }
-  for (int64_t i = 0; i < m; i += mr)
-    pack_a_panel(k, static_cast<int>(std::min<int64_t>(mr, m - i)), mr, a + i * rs, rs, cs, dst + i * k);
+  pack_panels(k, m, mr, a, rs, cs, dst);
 }
 
 template <typename T>

@@ -25,9 +25,8 @@ void pack_b_panel(int64_t k, int n, int nr, const T* b, int64_t rs, int64_t cs, 
 // The NR-column panels of a k x n block of B, one after another (panel q at
 // dst + q * nr * k), as pack_b_panel writes each; rows of B that are
 // contiguous are read a few at a time across all the panels rather than panel
-// by panel, where every step of k would jump a whole row of B (16 KiB when
-// n = 4096): a new page and a demand miss per 64 bytes that the prefetcher
-// does not follow.
+// by panel (pack.cpp says why). pack_a_block does the same for the columns of
+// a column-major A.
 template <typename T>
 void pack_b_panels(int64_t k, int64_t n, int nr, const T* b, int64_t rs, int64_t cs, T* dst);
 
