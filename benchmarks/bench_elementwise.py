@@ -33,7 +33,7 @@ def numpy_log_softmax(x):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-# op: (input maker, pyengine, NumPy, PyTorch)
+# op: (input maker, pyengine, NumPy, PyTorch's name or a callable)
 OPS = {
     "exp": (lambda r: r.uniform(-10, 10, N), K.exp, np.exp, "exp"),
     "log": (lambda r: r.uniform(1e-3, 1e3, N), K.log, np.log, "log"),
@@ -44,12 +44,16 @@ OPS = {
     "softmax": (lambda r: r.standard_normal(SOFTMAX_SHAPE), K.softmax, numpy_softmax, "softmax"),
     "log_softmax": (lambda r: r.standard_normal(SOFTMAX_SHAPE), K.log_softmax, numpy_log_softmax, "log_softmax"),
     "sum": (lambda r: r.standard_normal(N), K.sum, np.sum, "sum"),
+    "mul x*0.01": (lambda r: r.standard_normal(N), lambda x: K.mul(x, 0.01), lambda x: x * 0.01, lambda t: t * 0.01),
+    "add x+x": (lambda r: r.standard_normal(N), lambda x: K.add(x, x), lambda x: x + x, lambda t: t + t),
 }
 
 MEDIANS = {}  # op -> {implementation: median seconds}
 
 
 def torch_fn(name):
+    if callable(name):
+        return name
     fn = torch
     for part in name.split("."):
         fn = getattr(fn, part)

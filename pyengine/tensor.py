@@ -610,6 +610,11 @@ class Tensor:
             other = other.data
         elif _state.enabled and self.requires_grad:
             return self._apply_inplace(name, function, other)
+        data = self.data
+        if data.size >= _arith.THREADED_MIN and data.flags.writeable and (
+                _arith.threaded_binary(name[:-1], data, other, data) is not None):
+            self._bump_version()
+            return self
         try:
             ufunc(self.data, other, out=self.data, casting="same_kind")
         except ValueError:

@@ -237,6 +237,79 @@ def test_results_do_not_depend_on_threads(name, threads, rng):
     assert outs[0] == outs[1] == outs[2]
 
 
+# ---- arithmetic operators --------------------------------------------------------
+ARITHMETIC = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+
+
+def check_arithmetic(name, a, b):
+    """The kernel gives NumPy's bytes, into a new array and in place."""
+    want = ARITHMETIC[name](a, b)
+    kernel = getattr(K, name)
+    assert kernel(a, b).tobytes() == want.tobytes()
+    target = np.ascontiguousarray(a).copy()
+    assert kernel(target, b, out=target) is target
+    assert target.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("n", SIZES + [31, 33, 100003])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ARITHMETIC)
+def test_arithmetic_gives_numpys_bytes(name, n, dtype, rng):
+    a, b = inputs(rng, n, dtype), inputs(rng, n, dtype, 0.5, 5.0)
+    check_arithmetic(name, a, b)
+    check_arithmetic(name, a, 0.37)
+
+
+@pytest.mark.parametrize("name", ARITHMETIC)
+def test_arithmetic_special_values_and_views(name, rng):
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, 3e38, -2.5, 7.0], np.float32)
+    with np.errstate(all="ignore"):
+        check_arithmetic(name, special, special[::-1].copy())
+        check_arithmetic(name, special, 0.0)
+        check_arithmetic(name, special, float("inf"))
+        x = inputs(rng, (40, 30), np.float64)
+        check_arithmetic(name, x.T, x[::-1].T)  # views are read through a contiguous copy
+        check_arithmetic(name, x[:, ::3], 2)
+
+
+def test_arithmetic_flushes_denormals_as_every_kernel_does():
+    tiny = np.array([1e-45, -1e-40, 2e-38], np.float32)  # two denormals and a normal number
+    assert K.mul(tiny, 1.0).tolist() == [0.0, -0.0, np.float32(2e-38)]
+    assert K.mul(np.float32([1e-20]), 1e-20).tolist() == [0.0]  # a denormal product
+
+
+def test_arithmetic_is_bit_identical_for_any_thread_count(threads, rng):
+    a, b = inputs(rng, 1_000_003, np.float32), inputs(rng, 1_000_003, np.float32)
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        results.append(b"".join(getattr(K, name)(a, b).tobytes() + getattr(K, name)(a, 0.1).tobytes()
+                                for name in ARITHMETIC))
+    assert results[0] == results[1] == results[2]
+
+
+def test_arithmetic_bad_input():
+    a = np.zeros(6, np.float32)
+    with pytest.raises(ValueError, match=r"add: b has shape \(5,\) but a has shape \(6,\)"):
+        K.add(a, np.zeros(5, np.float32))
+    with pytest.raises(TypeError, match="mul: b has dtype float64 but the other operands are float32"):
+        K.mul(a, np.zeros(6))
+    with pytest.raises(TypeError, match="sub: b must be a numpy.ndarray or a Python number, got list"):
+        K.sub(a, [1.0])
+    with pytest.raises(TypeError, match="div: a must be float32 or float64, got int64"):
+        K.div(np.arange(3), 2.0)
+    with pytest.raises(ValueError, match=r"add: out has shape \(3,\) but a has shape \(6,\)"):
+        K.add(a, 1.0, out=np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="add: out overlaps a without being the same array"):
+        K.add(a[1:], 1.0, out=a[:-1])
+    with pytest.raises(ValueError, match="mul: out must be C-contiguous"):
+        K.mul(a[::2], 1.0, out=np.zeros((6, 2), np.float32)[:, 0][::2])
+    read_only = np.zeros(6, np.float32)
+    read_only.setflags(write=False)
+    with pytest.raises(ValueError, match="sub: out is read-only"):
+        K.sub(a, 1.0, out=read_only)
+
+
 # ---- bad input -------------------------------------------------------------------
 
 

@@ -155,6 +155,36 @@ def test_in_place_values():
     np.testing.assert_allclose(t.data, [5.0, 6.0, 6.0])
 
 
+def test_large_arithmetic_on_the_threaded_kernels_gives_numpys_bytes(rng):
+    from pyengine.ops.arithmetic import THREADED_MIN
+    a, b = (rng.standard_normal(THREADED_MIN + 5).astype(np.float32) for _ in range(2))
+    ta, tb = pe.tensor(a), pe.tensor(b)
+    for got, want in ((ta + tb, a + b), (ta - tb, a - b), (ta * tb, a * b), (ta / tb, a / b), (ta * 0.01, a * 0.01),
+                      (ta - 2.5, a - 2.5), (ta * pe.tensor(b[::-1]), a * b[::-1]), (ta[::2] + tb[::2], a[::2] + b[::2])):
+        assert got.data.tobytes() == want.tobytes()
+    t = pe.tensor(a.copy())
+    data, v = t.data, t._version
+    t -= tb
+    t *= 0.3
+    t /= pe.tensor(b)
+    assert t.data is data and t._version == v + 3
+    assert t.data.tobytes() == ((a - b) * np.float32(0.3) / b).tobytes()
+    overlapping, expected = pe.tensor(a.copy()), a.copy()
+    overlapping[1:] += overlapping[:-1]  # NumPy's buffered result, not a running sum
+    expected[1:] += expected[:-1]
+    assert overlapping.data.tobytes() == expected.tobytes()
+
+
+def test_large_in_place_update_of_a_saved_tensor_is_caught():
+    from pyengine.ops.arithmetic import THREADED_MIN
+    w = pe.ones(THREADED_MIN, requires_grad=True)
+    loss = (w * w).sum()
+    with pe.no_grad():
+        w -= 0.5
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+
+
 def test_in_place_on_a_leaf_that_requires_grad_is_refused_outside_no_grad():
     w = pe.ones(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="add_: a leaf tensor that requires grad"):

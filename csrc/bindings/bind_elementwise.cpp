@@ -96,6 +96,64 @@ void def_rows_backward(py::module_& m, const char* op, Pick pick, const char* do
   }, py::arg("y"), py::arg("grad_output"), doc);
 }
 
+// Whether two arrays' bytes overlap at all.
+bool overlaps(const py::array& x, const py::array& y) {
+  const char* x0 = static_cast<const char*>(x.data());
+  const char* y0 = static_cast<const char*>(y.data());
+  return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
+}
+
+// out = a op b, where b is an array of a's shape and dtype or a Python
+// number (converted to a's dtype, as NumPy converts it), into a new array or
+// into `out`: a itself for an in-place update, or an array that shares no
+// memory with a or b (a partial overlap would read values already written).
+void def_binary(py::module_& m, const char* op, BinaryOp which, const char* doc) {
+  m.def(op, [op, which](py::handle a_obj, py::handle b_obj, py::handle out_obj) {
+    DType dtype;
+    const py::array a = contiguous_float(a_obj, op, "a", &dtype);
+    const bool scalar = !py::isinstance<py::array>(b_obj);
+    py::array b;
+    if (scalar) {
+      if (!py::isinstance<py::float_>(b_obj) && !py::isinstance<py::int_>(b_obj))
+        fail_type(op, ": b must be a numpy.ndarray or a Python number, got ",
+                  std::string(py::str(py::type::of(b_obj).attr("__name__"))));
+    } else {
+      b = contiguous_float(b_obj, op, "b");
+      check_same_dtype(dtype, b, op, "b");
+      if (shape_of(b) != shape_of(a))
+        fail_value(op, ": b has shape ", shape_str(b), " but a has shape ", shape_str(a));
+    }
+    py::array out;
+    if (out_obj.is_none()) {
+      out = empty_array(dtype, shape_of(a));
+    } else {
+      out = in_place_array(out_obj, op, "out");
+      check_same_dtype(dtype, out, op, "out");
+      if (shape_of(out) != shape_of(a))
+        fail_value(op, ": out has shape ", shape_str(out), " but a has shape ", shape_str(a));
+      for (const auto& [x, name] : {std::pair<const py::array*, const char*>{&a, "a"}, {&b, "b"}})
+        if (x->ptr() && x->data() != out.data() && overlaps(*x, out))
+          fail_value(op, ": out overlaps ", name, " without being the same array");
+    }
+    const double s = scalar ? b_obj.cast<double>() : 0.0;
+    dispatch_float(dtype, [&](auto t) {
+      using T = decltype(t);
+      const T* ap = static_cast<const T*>(a.data());
+      T* outp = static_cast<T*>(out.mutable_data());
+      const int64_t n = out.size();
+      if (scalar) {
+        py::gil_scoped_release release;
+        run_binary(which, ap, static_cast<T>(s), outp, n);
+      } else {
+        const T* bp = static_cast<const T*>(b.data());
+        py::gil_scoped_release release;
+        run_binary(which, ap, bp, outp, n);
+      }
+    });
+    return out;
+  }, py::arg("a"), py::arg("b"), py::arg("out") = py::none(), doc);
+}
+
 py::array sum_py(const py::handle& x_obj) {
   DType dtype;
   const py::array x = contiguous_float(x_obj, "sum", "x", &dtype);
@@ -118,6 +176,10 @@ py::array sum_py(const py::handle& x_obj) {
 
 void bind_elementwise(py::module_& m) {
   using C = ElementCost;
+  def_binary(m, "add", BinaryOp::add, "a + b, elementwise (b an array of a's shape or a number)");
+  def_binary(m, "sub", BinaryOp::sub, "a - b, elementwise (b an array of a's shape or a number)");
+  def_binary(m, "mul", BinaryOp::mul, "a * b, elementwise (b an array of a's shape or a number)");
+  def_binary(m, "div", BinaryOp::div, "a / b, elementwise (b an array of a's shape or a number)");
   def_unary(m, "relu", C::light, [](const auto& k) { return k.relu; }, "max(x, 0), elementwise");
   def_unary(m, "exp", C::heavy, [](const auto& k) { return k.exp; }, "e^x, elementwise");
   def_unary(m, "log", C::heavy, [](const auto& k) { return k.log; }, "natural logarithm, elementwise");

@@ -20,16 +20,6 @@ struct UpdateArgs {
   std::vector<bool> present;
 };
 
-py::array in_place_array(const py::handle& obj, const char* op, const char* arg) {
-  py::array a = as_array(obj, op, arg);
-  float_dtype(a, op, arg);
-  if (!(a.flags() & py::array::c_style))
-    fail_value(op, ": ", arg, " must be C-contiguous (it is updated in place), got strides ",
-               pyengine::shape_str(element_strides(a, op, arg)));
-  check_writable(a, op, arg);
-  return a;
-}
-
 UpdateArgs check_update(const char* op, const py::handle& param_obj, const py::handle& grad_obj,
                         std::initializer_list<std::pair<const char*, py::handle>> state) {
   UpdateArgs u;

@@ -81,6 +81,18 @@ inline void check_writable(const py::array& a, const char* op, const char* arg) 
   if (!a.writeable()) fail_value(op, ": ", arg, " is read-only");
 }
 
+// An array the op writes in place: float, C-contiguous and writable (a copy
+// would leave the caller's array untouched).
+inline py::array in_place_array(const py::handle& obj, const char* op, const char* arg) {
+  py::array a = as_array(obj, op, arg);
+  float_dtype(a, op, arg);
+  if (!(a.flags() & py::array::c_style))
+    fail_value(op, ": ", arg, " must be C-contiguous (it is updated in place), got strides ",
+               pyengine::shape_str(element_strides(a, op, arg)));
+  check_writable(a, op, arg);
+  return a;
+}
+
 // Calls fn(T{}) with T = float or double for the dtype: the one place the
 // bindings turn a runtime dtype into a template argument.
 template <typename F>

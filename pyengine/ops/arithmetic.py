@@ -8,9 +8,43 @@ from pyengine.autograd.function import Function, unbroadcast
 from pyengine.ops._util import broadcast_error, shape_of
 
 
+# From this many elements on, add/sub/mul/div of same-shape arrays (or an array and a
+# Python float) run on the engine's threaded kernels, which give NumPy's bytes: the
+# kernels hand each thread at least 64K elements, so below two such ranges one thread
+# would do it all, no faster than NumPy's own loop.
+THREADED_MIN = 1 << 17
+_THREADED = {"add": kernels.add, "sub": kernels.sub, "mul": kernels.mul, "div": kernels.div}
+_FLOAT_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max), np.dtype(np.float64): math.inf}
+
+
+def threaded_binary(op: str, a, b, out=None):
+    """The threaded kernel's a op b (into out, which may be a), or None where it does not
+    apply and NumPy's ufunc computes it: a below THREADED_MIN elements, a dtype other than
+    float32/float64, broadcasting, non-contiguous operands, or a number that would
+    overflow a's dtype (NumPy warns there)."""
+    kernel = _THREADED.get(op)
+    if kernel is None or type(a) is not np.ndarray or a.size < THREADED_MIN or not a.flags.c_contiguous:
+        return None
+    limit = _FLOAT_MAX.get(a.dtype)
+    if limit is None:
+        return None
+    if type(b) is float:
+        if abs(b) > limit and math.isfinite(b):
+            return None
+    elif type(b) is not np.ndarray or b.dtype != a.dtype or b.shape != a.shape or not b.flags.c_contiguous:
+        return None
+    elif out is not None and b is not out and np.may_share_memory(b, out):
+        return None  # NumPy buffers an operand that overlaps the output; the kernel would not
+    return kernel(a, b, out)
+
+
 def broadcasting(op: str, ufunc, a, b):
     """ufunc(a, b) under NumPy broadcasting; shapes that do not broadcast raise
     the ValueError naming the op and both shapes."""
+    if type(a) is np.ndarray and a.size >= THREADED_MIN:
+        out = threaded_binary(op, a, b)
+        if out is not None:
+            return out
     try:
         return ufunc(a, b)
     except ValueError:

@@ -48,6 +48,18 @@ void run_unary_backward(UnarySlopeBackwardFn<T> fn, const T* x, const T* dy, T* 
 }
 
 template <typename T>
+void run_binary(BinaryOp op, const T* a, const T* b, T* out, int64_t n) {
+  const BinaryFn<T> fn = binary_kernels_for<T>().arrays[static_cast<int>(op)];
+  parallel_for(0, n, grain(ElementCost::light), [&](int64_t i0, int64_t i1) { fn(a + i0, b + i0, out + i0, i1 - i0); });
+}
+
+template <typename T>
+void run_binary(BinaryOp op, const T* a, T s, T* out, int64_t n) {
+  const BinaryScalarFn<T> fn = binary_kernels_for<T>().scalar[static_cast<int>(op)];
+  parallel_for(0, n, grain(ElementCost::light), [&](int64_t i0, int64_t i1) { fn(a + i0, s, out + i0, i1 - i0); });
+}
+
+template <typename T>
 void run_rows(RowsFn<T> fn, const T* x, T* y, int64_t rows, int64_t cols) {
   parallel_for(0, rows, row_grain(cols), [&](int64_t b, int64_t e) { fn(x + b * cols, y + b * cols, e - b, cols); });
 }
@@ -90,6 +102,10 @@ template void run_unary_backward<float>(UnarySlopeBackwardFn<float>, const float
                                         float);
 template void run_unary_backward<double>(UnarySlopeBackwardFn<double>, const double*, const double*, double*,
                                          int64_t, double);
+template void run_binary<float>(BinaryOp, const float*, const float*, float*, int64_t);
+template void run_binary<double>(BinaryOp, const double*, const double*, double*, int64_t);
+template void run_binary<float>(BinaryOp, const float*, float, float*, int64_t);
+template void run_binary<double>(BinaryOp, const double*, double, double*, int64_t);
 template void run_rows<float>(RowsFn<float>, const float*, float*, int64_t, int64_t);
 template void run_rows<double>(RowsFn<double>, const double*, double*, int64_t, int64_t);
 template void run_rows_backward<float>(RowsBackwardFn<float>, const float*, const float*, float*, int64_t, int64_t);

@@ -35,6 +35,23 @@ struct UnaryKernels {
   UnaryBackwardFn<T> tanh_backward, sigmoid_backward;
 };
 
+// The four arithmetic operators, out[i] = a[i] op b[i] or a[i] op s for a
+// scalar s. Each element is one IEEE operation, so the results are NumPy's
+// bit for bit (with denormals flushed, as in every driver); out may be a
+// itself (an in-place update).
+enum class BinaryOp : int { add = 0, sub, mul, div };
+constexpr int kBinaryOps = 4;
+template <typename T>
+using BinaryFn = void (*)(const T* a, const T* b, T* out, int64_t n);
+template <typename T>
+using BinaryScalarFn = void (*)(const T* a, T s, T* out, int64_t n);
+
+template <typename T>
+struct BinaryKernels {
+  BinaryFn<T> arrays[kBinaryOps];        // indexed by BinaryOp
+  BinaryScalarFn<T> scalar[kBinaryOps];  // indexed by BinaryOp
+};
+
 // Row-wise kernels on `rows` contiguous rows of `cols` elements.
 template <typename T>
 using RowsFn = void (*)(const T* x, T* y, int64_t rows, int64_t cols);
@@ -59,29 +76,35 @@ struct ReduceKernels {
 };
 
 using UnaryTable = TypedTable<UnaryKernels>;
+using BinaryTable = TypedTable<BinaryKernels>;
 using SoftmaxTable = TypedTable<SoftmaxKernels>;
 using ReduceTable = TypedTable<ReduceKernels>;
 
-// One definition per compiled ISA: unary_table in unary.cpp, softmax_table
-// in softmax.cpp, reduce_table in reduce.cpp.
+// One definition per compiled ISA: unary_table in unary.cpp, binary_table in
+// binary.cpp, softmax_table in softmax.cpp, reduce_table in reduce.cpp.
 namespace scalar {
 extern const UnaryTable unary_table;
+extern const BinaryTable binary_table;
 extern const SoftmaxTable softmax_table;
 extern const ReduceTable reduce_table;
 }  // namespace scalar
 namespace avx2 {
 extern const UnaryTable unary_table;
+extern const BinaryTable binary_table;
 extern const SoftmaxTable softmax_table;
 extern const ReduceTable reduce_table;
 }  // namespace avx2
 
 // The active ISA's tables (dispatch.cpp).
 const UnaryTable& unary_kernels();
+const BinaryTable& binary_kernels();
 const SoftmaxTable& softmax_kernels();
 const ReduceTable& reduce_kernels();
 
 template <typename T>
 const UnaryKernels<T>& unary_kernels_for() { return unary_kernels().get<T>(); }
+template <typename T>
+const BinaryKernels<T>& binary_kernels_for() { return binary_kernels().get<T>(); }
 template <typename T>
 const SoftmaxKernels<T>& softmax_kernels_for() { return softmax_kernels().get<T>(); }
 template <typename T>
@@ -101,6 +124,12 @@ template <typename T>
 void run_unary_backward(UnaryBackwardFn<T> fn, const T* a, const T* dy, T* dx, int64_t n, ElementCost cost);
 template <typename T>
 void run_unary_backward(UnarySlopeBackwardFn<T> fn, const T* x, const T* dy, T* dx, int64_t n, T slope);
+
+// a op b (or a op s), split over threads.
+template <typename T>
+void run_binary(BinaryOp op, const T* a, const T* b, T* out, int64_t n);
+template <typename T>
+void run_binary(BinaryOp op, const T* a, T s, T* out, int64_t n);
 
 // Row-wise kernels, rows split over threads.
 template <typename T>

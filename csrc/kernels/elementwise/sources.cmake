@@ -5,5 +5,6 @@ list(APPEND PYENGINE_CORE_SOURCES
 # Compiled once per instruction set (written against simd/vec.h).
 list(APPEND PYENGINE_ISA_SOURCES
   csrc/kernels/elementwise/unary.cpp
+  csrc/kernels/elementwise/binary.cpp
   csrc/kernels/elementwise/softmax.cpp
   csrc/kernels/elementwise/reduce.cpp)
