@@ -6,7 +6,8 @@
 
 Both libraries run on the same thread count (BENCH_THREADS, default pyengine's). Run with
 `python -m pytest benchmarks/bench_autograd.py --benchmark-only -s`; the summary
-table at the end prints the median times and the PyTorch / pyengine ratios.
+table at the end prints the median times of the two libraries measured in
+alternating blocks, and the PyTorch / pyengine ratios.
 """
 import os
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 import pyengine as pe
+from pyengine.bench import compare_medians
 
 torch = pytest.importorskip("torch")
 
@@ -32,28 +34,30 @@ def same_threads():
     torch.set_num_threads(saved)
 
 
-def _record(benchmark, case, backend):
-    _medians[(case, backend)] = benchmark.stats.stats.median
-    other = _medians.get((case, "torch" if backend == "pyengine" else "pyengine"))
-    if other is not None:
-        mine = _medians[(case, "pyengine")]
-        benchmark.extra_info["torch_over_pyengine"] = _medians[(case, "torch")] / mine
+def _compare(benchmark, case, step):
+    """Times pyengine's step with pytest-benchmark, and both libraries' steps in
+    alternating blocks (compare_medians) for the ratio, so that a change in the
+    machine's speed during the run reaches both alike."""
+    benchmark(step("pyengine"))
+    mine, theirs = compare_medians([step("pyengine"), step("torch")], rounds=5, block_seconds=0.3)
+    _medians[case] = (mine, theirs)
+    benchmark.extra_info["torch_over_pyengine"] = theirs / mine
 
 
 # ---- one recorded add on 1-element tensors ---------------------------------------------------
-@pytest.mark.parametrize("backend", ["pyengine", "torch"])
-def test_add_overhead(benchmark, backend):
-    lib = pe if backend == "pyengine" else torch
-    a = lib.ones(1, requires_grad=True)
-    b = lib.ones(1, requires_grad=True)
+def test_add_overhead(benchmark):
+    def step(backend):
+        lib = pe if backend == "pyengine" else torch
+        a = lib.ones(1, requires_grad=True)
+        b = lib.ones(1, requires_grad=True)
 
-    def add_100():
-        # 100 adds per call, so the timer's own overhead does not count.
-        for _ in range(10):
-            a + b; a + b; a + b; a + b; a + b; a + b; a + b; a + b; a + b; a + b  # noqa: E702
+        def add_100():
+            # 100 adds per call, so the timer's own overhead does not count.
+            for _ in range(10):
+                a + b; a + b; a + b; a + b; a + b; a + b; a + b; a + b; a + b; a + b  # noqa: E702
+        return add_100
 
-    benchmark(add_100)
-    _record(benchmark, "add, 1 element, x100", backend)
+    _compare(benchmark, "add, 1 element, x100", step)
 
 
 # ---- MLP training step -------------------------------------------------------------------------
@@ -87,17 +91,19 @@ def train_step(lib, linear, x, y, params):
 # nearly all framework overhead (the matrix products are tiny).
 @pytest.mark.parametrize("layers,batch", [(LAYERS, 64), (LAYERS, 1), ([16, 16, 16, 10], 1)],
                          ids=["784-256-128-10 batch 64", "784-256-128-10 batch 1", "16-16-16-10 batch 1"])
-@pytest.mark.parametrize("backend", ["pyengine", "torch"])
-def test_mlp_training_step(benchmark, backend, layers, batch):
-    lib, linear = (pe, pe.linear) if backend == "pyengine" else (torch, torch.nn.functional.linear)
+def test_mlp_training_step(benchmark, layers, batch):
     rng = np.random.default_rng(1)
-    x = lib.tensor(rng.standard_normal((batch, layers[0])).astype(np.float32))
-    y = lib.tensor(rng.integers(0, layers[-1], batch))
-    params = _mlp_params(lib, layers)
-    first = float(train_step(lib, linear, x, y, params))
-    benchmark(train_step, lib, linear, x, y, params)
-    assert float(train_step(lib, linear, x, y, params)) < first  # the steps do train
-    _record(benchmark, f"MLP {'-'.join(map(str, layers))}, batch {batch}", backend)
+    x = rng.standard_normal((batch, layers[0])).astype(np.float32)
+    y = rng.integers(0, layers[-1], batch)
+
+    def step(backend):
+        lib, linear = (pe, pe.linear) if backend == "pyengine" else (torch, torch.nn.functional.linear)
+        xt, yt, params = lib.tensor(x), lib.tensor(y), _mlp_params(lib, layers)
+        first = float(train_step(lib, linear, xt, yt, params))
+        assert float(train_step(lib, linear, xt, yt, params)) < first  # the steps do train
+        return lambda: train_step(lib, linear, xt, yt, params)
+
+    _compare(benchmark, f"MLP {'-'.join(map(str, layers))}, batch {batch}", step)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -106,9 +112,6 @@ def summary_table():
     yield
     if not _medians:
         return
-    cases = sorted({case for case, _ in _medians})
     print(f"\n{'case':<34}{'pyengine':>14}{'torch':>14}{'torch/pyengine':>16}   ({THREADS} threads)")
-    for case in cases:
-        mine, theirs = _medians.get((case, "pyengine")), _medians.get((case, "torch"))
-        if mine is not None and theirs is not None:
-            print(f"{case:<34}{mine * 1e6:>12.1f}us{theirs * 1e6:>12.1f}us{theirs / mine:>15.2f}x")
+    for case, (mine, theirs) in sorted(_medians.items()):
+        print(f"{case:<34}{mine * 1e6:>12.1f}us{theirs * 1e6:>12.1f}us{theirs / mine:>15.2f}x")

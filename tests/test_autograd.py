@@ -154,6 +154,15 @@ def test_leaf_gradient_of_a_broadcast_input_has_its_shape():
     np.testing.assert_allclose(b.grad.data, [4.0, 4.0, 4.0])
 
 
+@pytest.mark.parametrize("n", [7, (1 << 16) + 1])  # a filled gradient, and a broadcast view past the fill size
+def test_reduction_gradients_spread_back_over_the_input(n):
+    x = pe.ones((n, 2), requires_grad=True)
+    (x.mean() + x.sum(dim=1).mean() + x.amax(dim=0).sum()).backward()
+    # Every row ties for its column's max, so each shares that gradient: 1/n.
+    np.testing.assert_allclose(x.grad.data, np.full((n, 2), 1 / (2 * n) + 2 / n), rtol=1e-5)
+    assert x.grad.data.flags.writeable
+
+
 def test_unused_output_of_a_multi_output_op_gets_zero_gradient():
     x = pe.arange(6.0).reshape(2, 3).requires_grad_()
     a, b = x.split(2, dim=1)
