@@ -156,6 +156,18 @@ def test_conv2d_small_maps_identical_across_threads(threads):
     same_at_1_2_3_threads(threads, x, w, b, padding=1)
 
 
+def test_conv2d_forward_shares_out_tiles_without_changing_bytes(threads):
+    # Several chunks of tiles per image and an odd batch: whichever thread ends up
+    # computing a chunk (its owner or a helper), each output is the same kernel call's.
+    rng = np.random.default_rng(5)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(5, 16, 20, 22), (40, 16, 3, 3), (40,)])
+    threads(1)
+    want = K.conv2d_forward(x, w, b, [1, 1], [1, 1, 1, 1])
+    for n in (2, 3, 2, 3):
+        threads(n)
+        assert K.conv2d_forward(x, w, b, [1, 1], [1, 1, 1, 1]).tobytes() == want.tobytes()
+
+
 def run_conv(x, w, b, **options):
     xt, wt, bt = (pyengine.Tensor(a, requires_grad=True) for a in (x, w, b))
     y = conv2d(xt, wt, bt, **options)

@@ -7,8 +7,10 @@
 // (batch 1, or an image too large for the budget, then cut by output rows)
 // uses a threaded GEMM instead. The weight gradient unfolds a few rows at a
 // time per thread (unfolded_weight_grad).
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "core/buffer.h"
@@ -320,41 +322,41 @@ void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T*
   // leaves the image in L2, where the tiles read C*R*S rows of it at once,
   // too many streams for the hardware prefetcher (reading a pointwise
   // layer's input in place measured 5-10 % slower).
-  const auto run_image = [&](int64_t n, T* xp, bool threaded) {
+  const auto copy_image = [&](int64_t n, T* xp) {
     const T* xn = x + n * g.c * g.h * g.w;
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t ih = 0; ih < g.h; ++ih)
         std::memcpy(xp + (c * hp + ih + g.pad_top) * pitch + g.pad_left, xn + (c * g.h + ih) * g.w,
                     sizeof(T) * g.w);
-    const auto run_tiles = [&](int64_t i0, int64_t i1) {
-      std::vector<T> runs_buf(grid ? static_cast<size_t>(mr) * nr : 0);  // a grid tile's lanes before store_runs
-      for (int64_t i = i0; i < i1; ++i) {
-        const TilePlace at = place(i);
-        for (int64_t kp = 0; kp < k_panels; ++kp) {
-          const int64_t k0 = kp * mr;
-          T* const yk = y + (n * g.k + k0) * P;
-          // y[n, k0:k0+MR, outputs of tile i] = wpack panel (MR, C*R*S) @ B (C*R*S, NR) + bias
-          MicroTile<T> t;
-          t.k = crs;
-          t.a = wpack + k0 * crs;
-          t.a_rs = 1;
-          t.a_cs = mr;
-          t.b = xp + at.b_at;  // B(p, j) = t.b[offsets[p] + j]
-          t.b_rows = offsets;
-          t.c = at.y_at >= 0 ? yk + at.y_at : runs_buf.data();
-          t.c_rs = at.y_at >= 0 ? P : nr;
-          t.c_cs = 1;
-          t.m = static_cast<int>(std::min<int64_t>(mr, g.k - k0));
-          t.n = at.n;
-          t.epilogue.bias_m = bias ? bias + k0 : nullptr;
-          kern.indirect(t);
-          if (at.y_at < 0) store_runs(runs_buf.data(), t.m, at.b_at, yk);
-        }
-      }
-    };
-    if (threaded) parallel_for(0, tiles, 1, run_tiles);
-    else run_tiles(0, tiles);
   };
+  // Tiles [i0, i1) of image n, whose padded copy is at xp; runs_buf holds a
+  // grid tile's lanes before store_runs (MR x NR values, or none).
+  const auto run_tiles = [&](int64_t n, const T* xp, int64_t i0, int64_t i1, T* runs_buf) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const TilePlace at = place(i);
+      for (int64_t kp = 0; kp < k_panels; ++kp) {
+        const int64_t k0 = kp * mr;
+        T* const yk = y + (n * g.k + k0) * P;
+        // y[n, k0:k0+MR, outputs of tile i] = wpack panel (MR, C*R*S) @ B (C*R*S, NR) + bias
+        MicroTile<T> t;
+        t.k = crs;
+        t.a = wpack + k0 * crs;
+        t.a_rs = 1;
+        t.a_cs = mr;
+        t.b = xp + at.b_at;  // B(p, j) = t.b[offsets[p] + j]
+        t.b_rows = offsets;
+        t.c = at.y_at >= 0 ? yk + at.y_at : runs_buf;
+        t.c_rs = at.y_at >= 0 ? P : nr;
+        t.c_cs = 1;
+        t.m = static_cast<int>(std::min<int64_t>(mr, g.k - k0));
+        t.n = at.n;
+        t.epilogue.bias_m = bias ? bias + k0 : nullptr;
+        kern.indirect(t);
+        if (at.y_at < 0) store_runs(runs_buf, t.m, at.b_at, yk);
+      }
+    }
+  };
+  const size_t runs_elems = grid ? static_cast<size_t>(mr) * nr : 0;
   const int64_t buffer_elems = image + g.padded_w() + nr;
   const auto padded_buffer = [&](ScratchBuffer& buf) {
     std::memset(buf.as<T>(), 0, sizeof(T) * buffer_elems);  // the borders stay zero from here on
@@ -369,16 +371,45 @@ void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T*
   // balance the threads (a long conv1d row too).
   const int threads = get_num_threads();
   if (g.n > 1 && (g.n >= 2 * threads || tiles < 4 * threads)) {
-    parallel_for(0, g.n, 1, [&](int64_t n0, int64_t n1) {
+    // Thread t owns images t, t + T, ... and claims their tiles a chunk at a
+    // time; once through them it helps the others, from their last images
+    // back, claiming from the same per-image counters. On a shared machine
+    // one core often runs slower than the other: a fixed half of the batch
+    // each left the faster thread waiting ~13 % of a C=128 layer's time at
+    // the region's end. A thread copies only the images it works on, so a
+    // helped image costs one extra copy.
+    const int nt = static_cast<int>(std::min<int64_t>(threads, g.n));
+    const int64_t tile_fmas = std::max<int64_t>(int64_t(1), k_panels * mr * nr * crs);
+    const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 18) / tile_fmas, 1, tiles);  // ~5-10 us of FMAs
+    const int64_t chunks = (tiles + chunk - 1) / chunk;
+    std::unique_ptr<std::atomic<int64_t>[]> next_chunk(new std::atomic<int64_t>[g.n]);
+    for (int64_t n = 0; n < g.n; ++n) next_chunk[n].store(0, std::memory_order_relaxed);
+    parallel_run(nt, [&](int tid, int team) {
       ScratchBuffer buf(sizeof(T) * buffer_elems);
       T* const xp = padded_buffer(buf);
-      for (int64_t n = n0; n < n1; ++n) run_image(n, xp, false);
+      std::vector<T> runs_buf(runs_elems);
+      int64_t held = -1;  // the image whose copy is in xp
+      const auto work_on = [&](int64_t n) {
+        for (int64_t c; (c = next_chunk[n].fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+          if (held != n) copy_image(n, xp), held = n;
+          run_tiles(n, xp, c * chunk, std::min(tiles, (c + 1) * chunk), runs_buf.data());
+        }
+      };
+      for (int64_t n = tid; n < g.n; n += team) work_on(n);
+      for (int64_t n = g.n - 1; n >= 0; --n)
+        if (n % team != tid) work_on(n);
     });
     return;
   }
   ScratchBuffer buf(sizeof(T) * buffer_elems);
   T* const xp = padded_buffer(buf);
-  for (int64_t n = 0; n < g.n; ++n) run_image(n, xp, true);
+  for (int64_t n = 0; n < g.n; ++n) {
+    copy_image(n, xp);
+    parallel_for(0, tiles, 1, [&](int64_t i0, int64_t i1) {
+      std::vector<T> runs_buf(runs_elems);
+      run_tiles(n, xp, i0, i1, runs_buf.data());
+    });
+  }
 }
 
 // The input gradient at unit stride is itself a convolution: of dy padded by
