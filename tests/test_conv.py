@@ -160,12 +160,26 @@ def test_conv2d_forward_shares_out_tiles_without_changing_bytes(threads):
     # Several chunks of tiles per image and an odd batch: whichever thread ends up
     # computing a chunk (its owner or a helper), each output is the same kernel call's.
     rng = np.random.default_rng(5)
-    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(5, 16, 20, 22), (40, 16, 3, 3), (40,)])
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(7, 16, 20, 22), (40, 16, 3, 3), (40,)])
     threads(1)
     want = K.conv2d_forward(x, w, b, [1, 1], [1, 1, 1, 1])
     for n in (2, 3, 2, 3):
         threads(n)
         assert K.conv2d_forward(x, w, b, [1, 1], [1, 1, 1, 1]).tobytes() == want.tobytes()
+
+
+def test_conv2d_input_gradient_of_an_empty_input():
+    # Padding 2 around 0 rows gives 2 output rows, whose input gradient is the
+    # convolution of a shape with no outputs at all.
+    x = pyengine.Tensor(np.zeros((2, 8, 0, 3), np.float32), requires_grad=True)
+    w = pyengine.Tensor(np.ones((8, 8, 3, 3), np.float32), requires_grad=True)
+    b = pyengine.Tensor(np.zeros(8, np.float32), requires_grad=True)
+    y = conv2d(x, w, b, padding=(2, 1))
+    assert y.shape == (2, 8, 2, 3)
+    y.backward(np.ones(y.shape, np.float32))
+    assert x.grad.shape == (2, 8, 0, 3)
+    np.testing.assert_array_equal(w.grad.data, 0)
+    np.testing.assert_array_equal(b.grad.data, 12)
 
 
 def run_conv(x, w, b, **options):

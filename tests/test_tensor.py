@@ -155,8 +155,12 @@ def test_in_place_values():
     np.testing.assert_allclose(t.data, [5.0, 6.0, 6.0])
 
 
-def test_large_arithmetic_on_the_threaded_kernels_gives_numpys_bytes(rng):
+def test_large_arithmetic_on_the_threaded_kernels_gives_numpys_bytes(rng, monkeypatch):
+    from pyengine.ops import arithmetic
     from pyengine.ops.arithmetic import THREADED_MIN
+    used = []
+    for name, kernel in list(arithmetic._THREADED.items()):
+        monkeypatch.setitem(arithmetic._THREADED, name, lambda *args, _k=kernel, _n=name: used.append(_n) or _k(*args))
     a, b = (rng.standard_normal(THREADED_MIN + 5).astype(np.float32) for _ in range(2))
     ta, tb = pe.tensor(a), pe.tensor(b)
     for got, want in ((ta + tb, a + b), (ta - tb, a - b), (ta * tb, a * b), (ta / tb, a / b), (ta * 0.01, a * 0.01),
@@ -169,6 +173,16 @@ def test_large_arithmetic_on_the_threaded_kernels_gives_numpys_bytes(rng):
     t /= pe.tensor(b)
     assert t.data is data and t._version == v + 3
     assert t.data.tobytes() == ((a - b) * np.float32(0.3) / b).tobytes()
+    assert used == ["add", "sub", "mul", "div", "mul", "sub", "mul", "sub", "mul", "div"]
+    used.clear()
+    huge = pe.tensor(np.full(THREADED_MIN, 1e30, np.float32))
+    # A denormal factor, and one beyond float32's range, stay with NumPy (which keeps the
+    # first and warns on the second); so does a number on the left.
+    assert (huge * 1e-39).data.tobytes() == (huge.data * 1e-39).tobytes()
+    with np.errstate(over="ignore"):
+        assert (huge * 1e300).data.tobytes() == (huge.data * np.float32(np.inf)).tobytes()
+    assert (2.0 * huge).data.tobytes() == (2.0 * huge.data).tobytes()
+    assert used == []
     overlapping, expected = pe.tensor(a.copy()), a.copy()
     overlapping[1:] += overlapping[:-1]  # NumPy's buffered result, not a running sum
     expected[1:] += expected[:-1]

@@ -1,4 +1,6 @@
+#include <cmath>
 #include <initializer_list>
+#include <limits>
 #include <utility>
 
 #include "bindings/common.h"
@@ -96,17 +98,11 @@ void def_rows_backward(py::module_& m, const char* op, Pick pick, const char* do
   }, py::arg("y"), py::arg("grad_output"), doc);
 }
 
-// Whether two arrays' bytes overlap at all.
-bool overlaps(const py::array& x, const py::array& y) {
-  const char* x0 = static_cast<const char*>(x.data());
-  const char* y0 = static_cast<const char*>(y.data());
-  return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
-}
-
 // out = a op b, where b is an array of a's shape and dtype or a Python
-// number (converted to a's dtype, as NumPy converts it), into a new array or
-// into `out`: a itself for an in-place update, or an array that shares no
-// memory with a or b (a partial overlap would read values already written).
+// number (rounded to a's dtype; one beyond float32's range becomes +-inf),
+// into a new array or into `out`: a or b itself for an in-place update, or an
+// array that shares no memory with them (a partial overlap would read values
+// already written).
 void def_binary(py::module_& m, const char* op, BinaryOp which, const char* doc) {
   m.def(op, [op, which](py::handle a_obj, py::handle b_obj, py::handle out_obj) {
     DType dtype;
@@ -131,19 +127,30 @@ void def_binary(py::module_& m, const char* op, BinaryOp which, const char* doc)
       check_same_dtype(dtype, out, op, "out");
       if (shape_of(out) != shape_of(a))
         fail_value(op, ": out has shape ", shape_str(out), " but a has shape ", shape_str(a));
-      for (const auto& [x, name] : {std::pair<const py::array*, const char*>{&a, "a"}, {&b, "b"}})
-        if (x->ptr() && x->data() != out.data() && overlaps(*x, out))
-          fail_value(op, ": out overlaps ", name, " without being the same array");
+      if (a.data() != out.data() && overlaps(a, out))
+        fail_value(op, ": out overlaps a without being the same array");
+      if (!scalar && b.data() != out.data() && overlaps(b, out))
+        fail_value(op, ": out overlaps b without being the same array");
     }
-    const double s = scalar ? b_obj.cast<double>() : 0.0;
+    double s = 0.0;
+    if (scalar) {
+      s = PyFloat_AsDouble(b_obj.ptr());  // OverflowError for an int beyond double's range
+      if (s == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+    }
     dispatch_float(dtype, [&](auto t) {
       using T = decltype(t);
       const T* ap = static_cast<const T*>(a.data());
       T* outp = static_cast<T*>(out.mutable_data());
       const int64_t n = out.size();
       if (scalar) {
+        // Converting a double beyond T's range is undefined in C++. Rounded to
+        // nearest, as NumPy converts it, anything from halfway past T's largest
+        // value on is +-inf (for double that halfway point is itself inf).
+        const T top = std::numeric_limits<T>::max(), inf = std::numeric_limits<T>::infinity();
+        const double halfway = static_cast<double>(top) + (static_cast<double>(top) - std::nextafter(top, T(0))) / 2;
+        const T sv = std::isfinite(s) && std::fabs(s) >= halfway ? (s > 0 ? inf : -inf) : static_cast<T>(s);
         py::gil_scoped_release release;
-        run_binary(which, ap, static_cast<T>(s), outp, n);
+        run_binary(which, ap, sv, outp, n);
       } else {
         const T* bp = static_cast<const T*>(b.data());
         py::gil_scoped_release release;

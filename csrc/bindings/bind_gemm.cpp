@@ -47,23 +47,6 @@ Operand matrix_operand(const py::handle& obj, DType dtype, bool transpose, bool 
   return o;
 }
 
-// The bytes [first, last] an array can touch; empty arrays touch none.
-bool overlaps(const py::array& x, const py::array& y) {
-  auto range = [](const py::array& a, const char*& lo, const char*& hi) {
-    lo = hi = static_cast<const char*>(a.data());
-    if (a.size() == 0) return false;
-    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-      const py::ssize_t step = a.strides(d) * (a.shape(d) - 1);
-      (step < 0 ? lo : hi) += step;
-    }
-    hi += a.itemsize() - 1;
-    return true;
-  };
-  const char *xlo, *xhi, *ylo, *yhi;
-  if (!range(x, xlo, xhi) || !range(y, ylo, yhi)) return false;
-  return xlo <= yhi && ylo <= xhi;
-}
-
 std::string shapes_of(const Operand& a, const Operand& b) {
   return str_cat("(a ", shape_str(a.array), ", b ", shape_str(b.array), ")");
 }

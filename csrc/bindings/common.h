@@ -81,6 +81,24 @@ inline void check_writable(const py::array& a, const char* op, const char* arg) 
   if (!a.writeable()) fail_value(op, ": ", arg, " is read-only");
 }
 
+// Whether two arrays can touch a common byte: the span [first, last] each
+// reaches through its strides; empty arrays touch none.
+inline bool overlaps(const py::array& x, const py::array& y) {
+  auto range = [](const py::array& a, const char*& lo, const char*& hi) {
+    lo = hi = static_cast<const char*>(a.data());
+    if (a.size() == 0) return false;
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+      const py::ssize_t step = a.strides(d) * (a.shape(d) - 1);
+      (step < 0 ? lo : hi) += step;
+    }
+    hi += a.itemsize() - 1;
+    return true;
+  };
+  const char *xlo, *xhi, *ylo, *yhi;
+  if (!range(x, xlo, xhi) || !range(y, ylo, yhi)) return false;
+  return xlo <= yhi && ylo <= xhi;
+}
+
 // An array the op writes in place: float, C-contiguous and writable (a copy
 // would leave the caller's array untouched).
 inline py::array in_place_array(const py::handle& obj, const char* op, const char* arg) {

@@ -10,26 +10,30 @@ from pyengine.ops._util import broadcast_error, shape_of
 
 # From this many elements on, add/sub/mul/div of same-shape arrays (or an array and a
 # Python float) run on the engine's threaded kernels, which give NumPy's bytes: the
-# kernels hand each thread at least 64K elements, so below two such ranges one thread
-# would do it all, no faster than NumPy's own loop.
+# kernels hand each thread at least 64K elements (the light grain of
+# csrc/kernels/elementwise/driver.cpp), so below two such ranges one thread would do it
+# all, no faster than NumPy's own loop.
 THREADED_MIN = 1 << 17
 _THREADED = {"add": kernels.add, "sub": kernels.sub, "mul": kernels.mul, "div": kernels.div}
-_FLOAT_MAX = {np.dtype(np.float32): float(np.finfo(np.float32).max), np.dtype(np.float64): math.inf}
+# The normal range of each dtype: a number outside it stays with NumPy, which warns on
+# overflow, and which keeps a denormal number the kernels' threads would flush to zero.
+_NORMAL_RANGE = {np.dtype(t): (float(np.finfo(t).tiny), float(np.finfo(t).max)) for t in (np.float32, np.float64)}
 
 
 def threaded_binary(op: str, a, b, out=None):
     """The threaded kernel's a op b (into out, which may be a), or None where it does not
     apply and NumPy's ufunc computes it: a below THREADED_MIN elements, a dtype other than
-    float32/float64, broadcasting, non-contiguous operands, or a number that would
-    overflow a's dtype (NumPy warns there)."""
+    float32/float64, broadcasting, non-contiguous operands, a b that overlaps out without
+    being it, or a number outside a's normal range."""
     kernel = _THREADED.get(op)
     if kernel is None or type(a) is not np.ndarray or a.size < THREADED_MIN or not a.flags.c_contiguous:
         return None
-    limit = _FLOAT_MAX.get(a.dtype)
-    if limit is None:
+    normal = _NORMAL_RANGE.get(a.dtype)
+    if normal is None:
         return None
     if type(b) is float:
-        if abs(b) > limit and math.isfinite(b):
+        magnitude = abs(b)
+        if math.isfinite(b) and b != 0.0 and not normal[0] <= magnitude <= normal[1]:
             return None
     elif type(b) is not np.ndarray or b.dtype != a.dtype or b.shape != a.shape or not b.flags.c_contiguous:
         return None

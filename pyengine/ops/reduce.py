@@ -27,10 +27,14 @@ def _sum(a, axes, keepdim):
 _FILL_MAX = 1 << 16
 
 
+def _kept(grad, shape, axes, keepdim):
+    """A reduced gradient with the reduced axes kept, so it broadcasts against the input."""
+    return grad.reshape(_kept_shape(shape, axes)) if not keepdim and axes else grad
+
+
 def _expand_back(grad, shape, axes, keepdim):
     """A reduced gradient spread back over the input shape."""
-    if not keepdim and axes:
-        grad = grad.reshape(_kept_shape(shape, axes))
+    grad = _kept(grad, shape, axes, keepdim)
     if math.prod(shape) > _FILL_MAX:
         return np.broadcast_to(grad, shape)
     out = np.empty(shape, grad.dtype)
@@ -82,7 +86,7 @@ class AMax(Function):
         (a,) = ctx.saved_tensors
         hit = a == ctx.out
         share = hit / hit.sum(axis=ctx.axes, keepdims=True)
-        return _expand_back(grad, a.shape, ctx.axes, ctx.keepdim) * share
+        return _kept(grad, a.shape, ctx.axes, ctx.keepdim) * share
 
 
 class MaxDim(Function):
@@ -121,4 +125,4 @@ class Var(Function):
         (a,) = ctx.saved_tensors
         centred = a - a.mean(axis=ctx.axes, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return _expand_back(grad, a.shape, ctx.axes, ctx.keepdim) * (2 / ctx.denom) * centred
+            return _kept(grad, a.shape, ctx.axes, ctx.keepdim) * (2 / ctx.denom) * centred

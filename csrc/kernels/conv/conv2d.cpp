@@ -288,6 +288,7 @@ void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T*
   const int64_t grid_tiles = (g.out_h * pitch + nr - 1) / nr;
   const bool grid = g.stride_h == 1 && g.out_w <= pitch && grid_tiles < g.out_h * col_tiles;
   const int64_t tiles = grid ? grid_tiles : g.out_h * col_tiles;
+  if (tiles == 0) return;  // no outputs (an input gradient's transposed shape can have none)
   // Where tile i reads B (an offset into the padded image) and where its
   // outputs start in an output plane, or -1 for a grid tile whose lanes are
   // not one run of an output row (stored through store_runs).
@@ -371,16 +372,16 @@ void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T*
   // balance the threads (a long conv1d row too).
   const int threads = get_num_threads();
   if (g.n > 1 && (g.n >= 2 * threads || tiles < 4 * threads)) {
-    // Thread t owns images t, t + T, ... and claims their tiles a chunk at a
-    // time; once through them it helps the others, from their last images
-    // back, claiming from the same per-image counters. On a shared machine
-    // one core often runs slower than the other: a fixed half of the batch
-    // each left the faster thread waiting ~13 % of a C=128 layer's time at
-    // the region's end. A thread copies only the images it works on, so a
-    // helped image costs one extra copy.
+    // Of T threads, thread t owns images t, t + T, ... and claims their tiles
+    // a chunk at a time; once through them it helps the others, from their
+    // last images back, claiming from the same per-image counters. On a
+    // shared machine one core often runs slower than the other, and fixed
+    // halves of the batch would leave the faster thread idle at the region's
+    // end (~13 % of a C=128 layer's time). A thread copies only the images
+    // it works on, so a helped image costs one extra copy.
     const int nt = static_cast<int>(std::min<int64_t>(threads, g.n));
     const int64_t tile_fmas = std::max<int64_t>(int64_t(1), k_panels * mr * nr * crs);
-    const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 18) / tile_fmas, 1, tiles);  // ~5-10 us of FMAs
+    const int64_t chunk = std::min(tiles, std::max<int64_t>(1, (int64_t(1) << 18) / tile_fmas));  // ~5-10 us of FMAs
     const int64_t chunks = (tiles + chunk - 1) / chunk;
     std::unique_ptr<std::atomic<int64_t>[]> next_chunk(new std::atomic<int64_t>[g.n]);
     for (int64_t n = 0; n < g.n; ++n) next_chunk[n].store(0, std::memory_order_relaxed);

@@ -27,10 +27,10 @@ struct Div {
 };
 
 // out[i] = at(i) for the whole vectors of [0, n), four at a time with the
-// four results computed before any is stored: one vector at a time (load,
-// operate, store) ran these memory-bound loops ~1.5x slower than NumPy's on
-// Zen 3, the store of each vector holding up the load of the next. Returns
-// where the whole groups end; the caller finishes with transform().
+// four results computed before any is stored: with one vector at a time
+// (load, operate, store) these memory-bound loops run ~1.5x slower than
+// NumPy's on Zen 3, the store of each vector holding up the load of the next.
+// Returns where the whole groups end; the caller finishes with transform().
 template <typename T, typename At>
 int64_t stream_groups(T* out, int64_t n, const At& at) {
   constexpr int W = Vec<T>::size;

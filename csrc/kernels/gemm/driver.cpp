@@ -41,13 +41,14 @@ int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 // waking a thread and meeting it at a barrier costs microseconds even on an
 // idle machine, and a time slice on a busy one.
 constexpr int64_t kMinFmasPerThread = int64_t(1) << 20;
-// A matrix-vector product loads a fresh matrix element for every multiply-add
-// (it runs at memory speed, many times slower per FMA than a blocked
-// product), and a second core brings its own L2 and load bandwidth: counting
-// each of its FMAs 16 times gives a thread 64K of them, ~10 us. A 784 x 256
-// layer at batch 1 (200K FMAs: its forward product and its weight gradient)
-// measured 1.33-1.38x faster on two threads than on the one a count of 8 left
-// it.
+// A matrix-vector product loads a fresh matrix element for every multiply-add,
+// and a thin-k product (k <= kThinK) stores a fresh element of C for every k
+// of them: both run at memory speed, many times slower per FMA than a blocked
+// product, and a second core brings its own L2 and load/store bandwidth.
+// Counting each of their FMAs 16 times gives a thread 64K of them (~10 us at
+// k = 1): a 784 x 256 layer at batch 1 (200K FMAs, its forward product and
+// its k = 1 weight gradient) runs 1.33-1.38x faster on two threads than on
+// one.
 constexpr int64_t kGemvFmaCost = 16;
 // A product with min(m, n) at most this reads its big operand in place:
 // each element of it is used by at most a few register tiles, so packing it
