@@ -611,15 +611,13 @@ class Tensor:
         elif _state.enabled and self.requires_grad:
             return self._apply_inplace(name, function, other)
         data = self.data
-        if data.size >= _arith.THREADED_MIN and data.flags.writeable and (
-                _arith.threaded_binary(name[:-1], data, other, data) is not None):
-            self._bump_version()
-            return self
-        try:
-            ufunc(self.data, other, out=self.data, casting="same_kind")
-        except ValueError:
-            raise ValueError(f"{name}: shape {np.shape(other)} cannot broadcast to the in-place target's "
-                             f"shape {self.data.shape}") from None
+        if not (data.size >= _arith.THREADED_MIN and data.flags.writeable
+                and _arith.threaded_binary(name[:-1], data, other, data) is not None):
+            try:
+                ufunc(data, other, out=data, casting="same_kind")
+            except ValueError:
+                raise ValueError(f"{name}: shape {np.shape(other)} cannot broadcast to the in-place target's "
+                                 f"shape {data.shape}") from None
         self._bump_version()
         return self
 

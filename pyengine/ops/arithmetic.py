@@ -32,8 +32,7 @@ def threaded_binary(op: str, a, b, out=None):
     if normal is None:
         return None
     if type(b) is float:
-        magnitude = abs(b)
-        if math.isfinite(b) and b != 0.0 and not normal[0] <= magnitude <= normal[1]:
+        if math.isfinite(b) and b != 0.0 and not normal[0] <= abs(b) <= normal[1]:
             return None
     elif type(b) is not np.ndarray or b.dtype != a.dtype or b.shape != a.shape or not b.flags.c_contiguous:
         return None
