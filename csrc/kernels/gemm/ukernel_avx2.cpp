@@ -62,8 +62,15 @@ __attribute__((always_inline)) inline void accumulate(const MicroTile<T>& t, Vec
 #pragma GCC unroll 4
     for (int64_t p = 0; p < t.k; ++p) {
       // The indirect form finds each row of B through its offset: one more
-      // load per step of k, within the three the core issues per cycle.
+      // load per step of k, within the three the core issues per cycle. Its
+      // rows jump between the taps of a convolution, a pattern the hardware
+      // prefetchers do not follow, and B (C*R*S rows) overflows L1, so each
+      // step would wait on L2: the row eight steps ahead (~50 cycles, past
+      // L2's latency) is prefetched, and the first of its two lines is
+      // enough (the C=64 and C=128 3x3 layers ran 3-8 % faster, fetching
+      // both lines no faster).
       const T* bp = kIndirectB ? t.b + rows[p] : b;
+      if constexpr (kIndirectB) __builtin_prefetch(t.b + rows[std::min(p + 8, t.k - 1)]);
       const V b0 = V::loadu(bp), b1 = V::loadu(bp + W);
 #pragma GCC unroll 6
       for (int i = 0; i < R; ++i) {
