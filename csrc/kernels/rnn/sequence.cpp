@@ -8,12 +8,15 @@
 //           weight gradients of all steps as one GEMM each (a contraction of
 //           length T*B), and the input gradient as one more.
 // Threads: a batch of up to kUnitSplitBatch rows shares out its hidden units
-// for the whole sequence (one barrier per step); a larger one threads each
-// step's GEMM and gate pass.
+// for the whole sequence (one barrier per step) and takes the backward's
+// final products whole, one per thread; a larger one threads each step's
+// GEMM and gate pass, and each product.
 // Compiled once with portable flags; the gate passes come from the ISA table.
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <utility>
+#include <vector>
 
 #include "core/buffer.h"
 #include "core/parallel.h"
@@ -451,16 +454,50 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
 
   // Weight gradients of all steps at once, contracting over the S*B rows:
   //   dw_ih (GH, I) = dgx^T @ x        dw_hh (GH, H) = dgh^T @ h_prev
+  // then the bias gradients and dx (S*B, I) = dgx @ w_ih.
   const int64_t rows = S * B;
-  matmul(row_major<T>(dgx, rows, GH, GH).transposed(), row_major(p.x, rows, I, I), p.dw_ih, I, T(0));
-  matmul(row_major<T>(dgh, rows, GH, GH).transposed(), row_major(p.workspace, rows, H, W), p.dw_hh, H, T(0));
-  if (p.db_ih) {
+  const auto weight_grad_ih = [&] {
+    matmul(row_major<T>(dgx, rows, GH, GH).transposed(), row_major(p.x, rows, I, I), p.dw_ih, I, T(0));
+  };
+  const auto weight_grad_hh = [&] {
+    matmul(row_major<T>(dgh, rows, GH, GH).transposed(), row_major(p.workspace, rows, H, W), p.dw_hh, H, T(0));
+  };
+  const auto bias_grads = [&] {
+    if (!p.db_ih) return;
     column_sums(dgx, rows, GH, p.db_ih);
     if (gru) column_sums(dgh, rows, GH, p.db_hh);
     else std::copy(p.db_ih, p.db_ih + GH, p.db_hh);  // dgh is dgx: the same sums
+  };
+  const auto input_grad = [&] { matmul(row_major<T>(dgx, rows, GH, GH), row_major(p.w_ih, GH, I, I), p.dx, I, T(0)); };
+  if (unit_threads == 1) {
+    weight_grad_ih();
+    weight_grad_hh();
+    bias_grads();
+    input_grad();
+    return;
   }
-  // dx (S*B, I) = dgx @ w_ih
-  matmul(row_major<T>(dgx, rows, GH, GH), row_major(p.w_ih, GH, I, I), p.dx, I, T(0));
+  // A layer small enough to share out its units has products too small to
+  // thread well (at batch 1, a few microseconds each against the wake-up and
+  // barrier of each parallel region): the threads take whole products
+  // instead, the largest first, each to the least loaded thread. Each product
+  // is the one a single thread computes, so the bytes do not change.
+  struct Task {
+    int64_t work;
+    std::function<void()> run;
+  };
+  std::vector<Task> tasks = {{GH * H * rows, weight_grad_hh},
+                             {GH * I * rows, weight_grad_ih},
+                             {rows * GH * I, input_grad},
+                             {GH * rows, bias_grads}};
+  std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.work > b.work; });
+  parallel_run(unit_threads, [&](int tid, int team) {
+    std::vector<int64_t> load(team, 0);
+    for (const Task& task : tasks) {
+      const auto least = std::min_element(load.begin(), load.end());
+      *least += task.work;
+      if (least - load.begin() == tid) task.run();
+    }
+  });
 }
 
 template void rnn_layer_forward<float>(const RnnLayerForward<float>&);
