@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/cpu.h"
 #include "kernels/gemm/ukernel.h"
 #include "simd/math.h"
 #include "simd/vec.h"
@@ -198,24 +199,27 @@ void axpy_rows(const T* x, const T* r, int64_t rs, int64_t j1, int64_t j2, T* y)
   }
 }
 
-// y[j] = sum_p x[p] * mat[p * rs + j]: eight rows of mat per sweep over y
-// (then four, then the rest), so y is loaded and stored once per eight FMAs.
-// With a load and store of y for every four rows, the rows (from L2) came in
-// at 42 against 54 GB/s (a 128 x 256 share of a recurrent W_hh, one core),
-// and the recurrent layers at batch 1 ran 2-8 % slower. y is swept in chunks
+// y[j] = sum_p x[p] * mat[p * rs + j], swept over y a few rows of mat at a
+// time. A matrix that fits in L2 (a recurrent layer's share of W_hh, read at
+// every step) is taken eight rows per sweep, so y is loaded and stored once
+// per eight FMAs: with four, its rows came in at 42 against 54 GB/s (128 x
+// 256 floats, one core) and the layers at batch 1 ran 2-8 % slower. A larger
+// one streams from memory, four rows per sweep: eight concurrent row streams
+// ran 5 % slower there (1 x 1024 x 1024, one thread). y is swept in chunks
 // that stay in L1, and the first sweep starts from zero rather than from a
-// cleared y (for k <= 8, an outer product, that halves the memory traffic).
-// Each y[j] is one FMA chain in the order of p, however the rows are swept.
+// cleared y (for an outer product, that halves the memory traffic). Each
+// y[j] is one FMA chain in the order of p, however the rows are swept.
 template <typename T>
 void gemv_axpy(int64_t k, int64_t n, const T* x, const T* mat, int64_t rs, T* y) {
   constexpr int64_t kChunk = 1024;
+  const int64_t sweep_rows = k * n * static_cast<int64_t>(sizeof(T)) <= static_cast<int64_t>(cpu_info().l2) ? 8 : 4;
   if (k == 0) std::fill(y, y + n, T(0));  // the empty sum; no sweep below writes y
   for (int64_t j1 = 0; j1 < n; j1 += kChunk) {
     const int64_t j2 = std::min(n, j1 + kChunk);
     for (int64_t p = 0; p < k;) {
       const T* r = mat + p * rs;
       const bool first = p == 0;
-      const int64_t rows = k - p >= 8 ? 8 : k - p >= 4 ? 4 : k - p;
+      const int64_t rows = k - p >= sweep_rows ? sweep_rows : k - p >= 4 ? 4 : k - p;
       switch (rows) {
         case 1: (first ? axpy_rows<T, 1, true> : axpy_rows<T, 1, false>)(x + p, r, rs, j1, j2, y); break;
         case 2: (first ? axpy_rows<T, 2, true> : axpy_rows<T, 2, false>)(x + p, r, rs, j1, j2, y); break;
