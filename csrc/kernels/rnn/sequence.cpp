@@ -477,10 +477,11 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
     return;
   }
   // A layer small enough to share out its units has products too small to
-  // thread well (at batch 1, a few microseconds each against the wake-up and
-  // barrier of each parallel region): the threads take whole products
-  // instead, the largest first, each to the least loaded thread. Each product
-  // is the one a single thread computes, so the bytes do not change.
+  // thread well (at batch 1 some tens of microseconds each, of which a
+  // threaded product spends several waking the other thread and at its
+  // barriers): the threads, already in a region, take whole products
+  // instead, the largest first, each to the least loaded thread. Each
+  // product is the one a single thread computes, so the bytes do not change.
   struct Task {
     int64_t work;
     std::function<void()> run;
