@@ -386,6 +386,31 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
   const Matrix<T> w_hh = row_major(p.w_hh, GH, H, H);
   const PackedWeight<T> w_hh_packed(B, w_hh);
 
+  // After the steps, the weight gradients of all steps at once, contracting
+  // over the S*B rows,
+  //   dw_ih (GH, I) = dgx^T @ x        dw_hh (GH, H) = dgh^T @ h_prev,
+  // the bias gradients and dx (S*B, I) = dgx @ w_ih: independent products,
+  // largest first.
+  const int64_t rows = S * B;
+  struct Task {
+    int64_t work;
+    std::function<void()> run;
+  };
+  const std::vector<Task> tasks = {
+      {GH * H * rows,
+       [&] {
+         matmul(row_major<T>(dgh, rows, GH, GH).transposed(), row_major(p.workspace, rows, H, W), p.dw_hh, H, T(0));
+       }},
+      {GH * I * rows,
+       [&] { matmul(row_major<T>(dgx, rows, GH, GH).transposed(), row_major(p.x, rows, I, I), p.dw_ih, I, T(0)); }},
+      {rows * GH * I, [&] { matmul(row_major<T>(dgx, rows, GH, GH), row_major(p.w_ih, GH, I, I), p.dx, I, T(0)); }},
+      {GH * rows, [&] {
+         if (!p.db_ih) return;
+         column_sums(dgx, rows, GH, p.db_ih);
+         if (gru) column_sums(dgh, rows, GH, p.db_hh);
+         else std::copy(p.db_ih, p.db_ih + GH, p.db_hh);  // dgh is dgx: the same sums
+       }}};
+
   // A thread's share of the units comes with w_hh's columns for them,
   // (G*H, units), and their product, (B, units), as in the forward.
   const int unit_threads = unit_split_threads(B, H, GH);
@@ -443,6 +468,19 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
       std::swap(dh_in, dh_out);
       std::swap(dc_in, dc_out);
     }
+    // Every gate gradient is in (the threads met after the gate pass of
+    // step 0, the last one run). One thread runs the products in order, each threaded. Threads
+    // that share out the units take whole products instead, each to the
+    // least loaded thread: at batch 1 a product takes some tens of
+    // microseconds, of which a threaded one spends several waking the other
+    // thread and at its barriers. Each product is the one a single thread
+    // computes, so the bytes do not change.
+    std::vector<int64_t> load(nt, 0);
+    for (const Task& task : tasks) {
+      const auto least = std::min_element(load.begin(), load.end());
+      *least += task.work;
+      if (least - load.begin() == tid) task.run();
+    }
   });
   // S swaps: the gradients reaching the initial state are in dh_prev when S is odd.
   if (S % 2) {
@@ -452,53 +490,6 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
   std::copy(dh, dh + B * H, p.dh0);
   if (lstm) std::copy(dc, dc + B * H, p.dc0);
 
-  // Weight gradients of all steps at once, contracting over the S*B rows:
-  //   dw_ih (GH, I) = dgx^T @ x        dw_hh (GH, H) = dgh^T @ h_prev
-  // then the bias gradients and dx (S*B, I) = dgx @ w_ih.
-  const int64_t rows = S * B;
-  const auto weight_grad_ih = [&] {
-    matmul(row_major<T>(dgx, rows, GH, GH).transposed(), row_major(p.x, rows, I, I), p.dw_ih, I, T(0));
-  };
-  const auto weight_grad_hh = [&] {
-    matmul(row_major<T>(dgh, rows, GH, GH).transposed(), row_major(p.workspace, rows, H, W), p.dw_hh, H, T(0));
-  };
-  const auto bias_grads = [&] {
-    if (!p.db_ih) return;
-    column_sums(dgx, rows, GH, p.db_ih);
-    if (gru) column_sums(dgh, rows, GH, p.db_hh);
-    else std::copy(p.db_ih, p.db_ih + GH, p.db_hh);  // dgh is dgx: the same sums
-  };
-  const auto input_grad = [&] { matmul(row_major<T>(dgx, rows, GH, GH), row_major(p.w_ih, GH, I, I), p.dx, I, T(0)); };
-  if (unit_threads == 1) {
-    weight_grad_ih();
-    weight_grad_hh();
-    bias_grads();
-    input_grad();
-    return;
-  }
-  // A layer small enough to share out its units has products too small to
-  // thread well (at batch 1 some tens of microseconds each, of which a
-  // threaded product spends several waking the other thread and at its
-  // barriers): the threads, already in a region, take whole products
-  // instead, the largest first, each to the least loaded thread. Each
-  // product is the one a single thread computes, so the bytes do not change.
-  struct Task {
-    int64_t work;
-    std::function<void()> run;
-  };
-  std::vector<Task> tasks = {{GH * H * rows, weight_grad_hh},
-                             {GH * I * rows, weight_grad_ih},
-                             {rows * GH * I, input_grad},
-                             {GH * rows, bias_grads}};
-  std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.work > b.work; });
-  parallel_run(unit_threads, [&](int tid, int team) {
-    std::vector<int64_t> load(team, 0);
-    for (const Task& task : tasks) {
-      const auto least = std::min_element(load.begin(), load.end());
-      *least += task.work;
-      if (least - load.begin() == tid) task.run();
-    }
-  });
 }
 
 template void rnn_layer_forward<float>(const RnnLayerForward<float>&);
