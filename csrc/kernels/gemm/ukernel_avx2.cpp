@@ -200,12 +200,13 @@ void axpy_rows(const T* x, const T* r, int64_t rs, int64_t j1, int64_t j2, T* y)
 }
 
 // y[j] = sum_p x[p] * mat[p * rs + j], swept over y a few rows of mat at a
-// time. A matrix that fits in L2 (a recurrent layer's share of W_hh, read at
-// every step) is taken eight rows per sweep, so y is loaded and stored once
-// per eight FMAs: with four, its rows came in at 42 against 54 GB/s (128 x
-// 256 floats, one core) and the layers at batch 1 ran 2-8 % slower. A larger
-// one streams from memory, four rows per sweep: eight concurrent row streams
-// ran 5 % slower there (1 x 1024 x 1024, one thread). y is swept in chunks
+// time. When the k x n share of the matrix this call sweeps fits in L2 (a
+// recurrent layer's share of W_hh, read at every step) it is taken eight rows
+// per sweep, so y is loaded and stored once per eight FMAs: with four, its
+// rows came in at 42 against 54 GB/s (128 x 256 floats, one core) and the
+// layers at batch 1 ran 2-8 % slower. A larger share streams from memory,
+// four rows per sweep: eight concurrent row streams ran 5 % slower there
+// (1 x 1024 x 1024, one thread). y is swept in chunks
 // that stay in L1, and the first sweep starts from zero rather than from a
 // cleared y (for an outer product, that halves the memory traffic). Each
 // y[j] is one FMA chain in the order of p, however the rows are swept.

@@ -8,12 +8,11 @@
 //           weight gradients of all steps as one GEMM each (a contraction of
 //           length T*B), and the input gradient as one more.
 // Threads: a batch of up to kUnitSplitBatch rows shares out its hidden units
-// for the whole sequence (one barrier per step) and takes the backward's
-// final products whole, one per thread; a larger one threads each step's
-// GEMM and gate pass, and each product.
+// for the whole sequence (one barrier per step) and, when they are small,
+// takes the backward's final products each whole on one thread; a larger
+// batch threads each step's GEMM and gate pass, and each product.
 // Compiled once with portable flags; the gate passes come from the ISA table.
 #include <algorithm>
-#include <cstring>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -166,6 +165,9 @@ constexpr int64_t kUnitSplitBatch = 16;
 // Each thread's share of a step's recurrent product is at least this many
 // multiply-adds (about a microsecond), or the barrier costs more than it saves.
 constexpr int64_t kUnitSplitWork = 16384;
+// The largest final product of the backward that threads sharing out the
+// units still take whole (see whole_products).
+constexpr int64_t kWholeProductWork = int64_t(1) << 23;
 // Units are shared out in whole vectors, at least one per thread: a product
 // over a single column would run gemm's dot-form matrix-vector kernel, whose
 // sums are ordered differently from the FMA chains of a wider one.
@@ -389,14 +391,13 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
   // After the steps, the weight gradients of all steps at once, contracting
   // over the S*B rows,
   //   dw_ih (GH, I) = dgx^T @ x        dw_hh (GH, H) = dgh^T @ h_prev,
-  // the bias gradients and dx (S*B, I) = dgx @ w_ih: independent products,
-  // largest first.
+  // the bias gradients and dx (S*B, I) = dgx @ w_ih: independent products.
   const int64_t rows = S * B;
   struct Task {
     int64_t work;
     std::function<void()> run;
   };
-  const std::vector<Task> tasks = {
+  std::vector<Task> tasks = {
       {GH * H * rows,
        [&] {
          matmul(row_major<T>(dgh, rows, GH, GH).transposed(), row_major(p.workspace, rows, H, W), p.dw_hh, H, T(0));
@@ -410,10 +411,17 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
          if (gru) column_sums(dgh, rows, GH, p.db_hh);
          else std::copy(p.db_ih, p.db_ih + GH, p.db_hh);  // dgh is dgx: the same sums
        }}};
+  std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.work > b.work; });
 
   // A thread's share of the units comes with w_hh's columns for them,
   // (G*H, units), and their product, (B, units), as in the forward.
   const int unit_threads = unit_split_threads(B, H, GH);
+  // Threads that share out the units take the final products whole, each
+  // on one thread, when the products are small: at batch 1 (the largest
+  // 6.5M multiply-adds) a threaded product spent a measurable part of its
+  // tens of microseconds waking the other thread and at its barriers. Larger
+  // ones run after the steps, each threaded, which balances them better.
+  const bool whole_products = unit_threads > 1 && tasks.front().work <= kWholeProductWork;
   ScratchBuffer w_mine_buf((unit_threads > 1 ? GH * H : 0) * sizeof(T));
   ScratchBuffer dh_mine_buf((unit_threads > 1 ? B * H : 0) * sizeof(T));
   SpinBarrier gates_done;
@@ -468,13 +476,11 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
       std::swap(dh_in, dh_out);
       std::swap(dc_in, dc_out);
     }
-    // Every gate gradient is in (the threads met after the gate pass of
-    // step 0, the last one run). One thread runs the products in order, each threaded. Threads
-    // that share out the units take whole products instead, each to the
-    // least loaded thread: at batch 1 a product takes some tens of
-    // microseconds, of which a threaded one spends several waking the other
-    // thread and at its barriers. Each product is the one a single thread
-    // computes, so the bytes do not change.
+    if (!whole_products) return;
+    // Every gate gradient is in: the threads met after the last step's gate
+    // pass (s = 0). Each product goes whole to the least loaded thread,
+    // largest first; it is the product a single thread computes, so the
+    // bytes do not change.
     std::vector<int64_t> load(nt, 0);
     for (const Task& task : tasks) {
       const auto least = std::min_element(load.begin(), load.end());
@@ -482,6 +488,8 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
       if (least - load.begin() == tid) task.run();
     }
   });
+  if (!whole_products)
+    for (const Task& task : tasks) task.run();
   // S swaps: the gradients reaching the initial state are in dh_prev when S is odd.
   if (S % 2) {
     std::swap(dh, dh_prev);
