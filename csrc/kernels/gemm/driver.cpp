@@ -63,13 +63,16 @@ constexpr int64_t kThinK = 8;
 // FMAs, too few to repay the copy, even the vectorised one (pack.cpp). Any
 // other A is packed: read in place, a transposed A (a weight gradient's
 // dY^T) puts each step of k on a new cache line and page, which measured
-// 12-31 % slower than packing it at n = 64..128. So is a row-major A whose
-// rows span more than L2: the mc rows of a block then lie a whole row apart
-// (4 KiB at k = 1024), each on a page of its own, and packed they ran 3-20 %
-// faster than in place (1600 x 1024 x 128, a recurrent layer's input
-// gradient, and 3500 x 512 x 128; the two builds alternating in one
-// process, in both orders). A smaller A stays in place.
+// 12-31 % slower than packing it at n = 64..128.
 constexpr int64_t kPackAMinColumns = 128;
+// Above this many columns a row-major A whose rows span more than L2 is
+// packed too: the mc rows of a block then lie a whole row apart (4 KiB at
+// k = 1024), each on a page of its own, and packed they ran 3-20 % faster
+// than in place at n = 128 (1600 x 1024 x 128, a recurrent layer's input
+// gradient; 3500 x 512 x 128; 6272 x 1152 x 128), the two builds alternating
+// in one process in both orders. At n = 64 the copy cost more than it saved
+// (256 x 4608 x 64 8-10 % slower packed).
+constexpr int64_t kPackLargeAMinColumns = 64;
 
 struct Blocking {
   int mr, nr;
@@ -315,8 +318,8 @@ void gemm_blocked(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   const int64_t kc = kn.kc, nc = kn.nc;
   const T* const prepacked = p.packed_b;
   const int nthreads = threads_for(p.m, p.n, p.k, p.threaded);
-  const bool pack_a = p.n > kPackAMinColumns || p.a_cs != 1 ||
-                      p.m * p.a_rs * static_cast<int64_t>(sizeof(T)) > static_cast<int64_t>(cpu_info().l2);
+  const bool large_a = p.m * p.a_rs * static_cast<int64_t>(sizeof(T)) > static_cast<int64_t>(cpu_info().l2);
+  const bool pack_a = p.n > kPackAMinColumns || p.a_cs != 1 || (large_a && p.n > kPackLargeAMinColumns);
 
   // Threads split the m dimension (each packs its own rows of A; packed B is
   // shared) unless m has too few register tiles to balance, then n (each
