@@ -90,7 +90,7 @@ SIZES = [
     (31, 257, 37), (67, 523, 61), (131, 131, 127),
     # tall-skinny and short-wide (skinny path), matrix-vector up to ~1000
     (1009, 29, 5), (11, 37, 1013), (1, 997, 1009), (1013, 991, 1), (1, 7, 1),
-    # thin k: one to eight outer products, across the 4-row sweeps of the kernel
+    # thin k: one to eight outer products, across the kernel's sweeps of four and eight rows
     (53, 1, 70), (41, 4, 33), (29, 7, 131), (64, 8, 100),
     # the one big square-ish case
     (251, 263, 241),
@@ -102,6 +102,14 @@ def test_gemm_transposed_a_over_several_row_blocks(dtype):
     # A given transposed is packed column by column, a block of rows at a
     # time: more rows than one block (252 float, 126 double), the last panel short.
     check_gemm(301, 70, 150, dtype, trans_a=True)
+
+
+@pytest.mark.parametrize("layouts", [("c", "c", "c"), ("sliced", "c", "c")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_packs_a_large_a_of_few_columns(layouts, dtype):
+    # n <= 128 reads a row-major A in place unless its rows span more than L2
+    # (2.2 MB here, float32): then it is packed, the last panel short.
+    check_gemm(1103, 500, 100, dtype, layouts=layouts, bias=True, activation="relu")
 
 
 @pytest.mark.parametrize("m,k,n", SIZES)
