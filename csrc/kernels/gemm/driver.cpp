@@ -50,10 +50,6 @@ constexpr int64_t kMinFmasPerThread = int64_t(1) << 20;
 // its k = 1 weight gradient) runs 1.33-1.38x faster on two threads than on
 // one.
 constexpr int64_t kGemvFmaCost = 16;
-// A product with min(m, n) at most this reads its big operand in place:
-// each element of it is used by at most a few register tiles, so packing it
-// would cost as much memory traffic as the multiply itself.
-constexpr int64_t kSkinny = 16;
 // Up to this depth a product is a sum of a few outer products (a weight
 // gradient at batch 1, say): each element of C costs k FMAs but a whole
 // store, so the product runs at store bandwidth and goes row by row.
@@ -229,7 +225,7 @@ void gemm_thin_k(const GemmProblem<T>& p, const GemmKernels<T>& kern) {
   });
 }
 
-// ---- skinny products: min(m, n) <= kSkinny, or tiny ones ----------------
+// ---- skinny products: min(m, n) <= kGemmSkinny, or tiny ones ----------------
 
 // No blocking and no packing of A: each register tile runs the strided
 // micro-kernel over the whole of k, reading A in place. B is read in place
@@ -424,7 +420,7 @@ GemmPath gemm_path(const GemmProblem<T>& p, const GemmKernels<T>& kern, GemvShap
   if ((p.m == 1 || p.n == 1) && gemv_shape(p, kern, shape)) return GemmPath::gemv;
   if (p.k <= kThinK && p.b_cs == 1) return GemmPath::thin_k;
   const bool tiny = p.m * p.n * p.k <= 64 * 64 * 64;
-  if (std::min(p.m, p.n) <= kSkinny || (tiny && p.b_cs == 1)) return GemmPath::skinny;
+  if (std::min(p.m, p.n) <= kGemmSkinny || (tiny && p.b_cs == 1)) return GemmPath::skinny;
   return GemmPath::blocked;
 }
 

@@ -155,13 +155,15 @@ void copy_or_zero(const T* src, T* dst, int64_t n) {
 }
 
 // Batches up to this size run each step's products on w_hh in place (the
-// matrix-vector and skinny paths of gemm, below its blocked path's kSkinny),
-// where an element's sum does not depend on which columns a call covers. The
+// matrix-vector and skinny paths of gemm), where an element's sum does not
+// depend on which columns a call covers, and w_hh is never packed (the
+// threads' shares are gathered instead). It is gemm's own bound, so the two
+// cannot drift apart. The
 // threads then share out the hidden units for the whole sequence and meet
 // once per step, rather than each step's few microseconds of products being
 // split and joined (and at a batch of one, not split at all): each thread
 // reads only its units' share of w_hh, from its own core's L2.
-constexpr int64_t kUnitSplitBatch = 16;
+constexpr int64_t kUnitSplitBatch = kGemmSkinny;
 // Each thread's share of a step's recurrent product is at least this many
 // multiply-adds (about a microsecond), or the barrier costs more than it saves.
 constexpr int64_t kUnitSplitWork = 16384;
