@@ -38,11 +38,11 @@ template <typename T>
 void gemm(const GemmProblem<T>& p);
 
 // A product with min(m, n) at most this runs the skinny path (or the
-// matrix-vector one), which reads its big operand in place and never packs
-// B: each element of it is used by at most a few register tiles, so packing
-// it would cost as much memory traffic as the multiply itself. Each element
-// of C is then one FMA chain over the whole of k, whichever columns a call
-// covers.
+// matrix-vector one), with no blocking: its big operand is read in place, as
+// each element of it is used by at most a few register tiles and packing it
+// would cost as much memory traffic as the multiply itself, and it takes no
+// B packed ahead (gemm_packed_b_size is 0). Each element of C is one FMA
+// chain over the whole of k, whichever columns a call covers.
 constexpr int64_t kGemmSkinny = 16;
 
 // A B used by many products (a recurrent weight, once per time step) is

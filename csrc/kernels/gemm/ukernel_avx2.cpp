@@ -206,10 +206,10 @@ void axpy_rows(const T* x, const T* r, int64_t rs, int64_t j1, int64_t j2, T* y)
 // rows came in at 42 against 54 GB/s (128 x 256 floats, one core) and the
 // layers at batch 1 ran 2-8 % slower. A larger share streams from memory,
 // four rows per sweep: eight concurrent row streams ran 5 % slower there
-// (1 x 1024 x 1024, one thread). y is swept in chunks
-// that stay in L1, and the first sweep starts from zero rather than from a
-// cleared y (for an outer product, that halves the memory traffic). Each
-// y[j] is one FMA chain in the order of p, however the rows are swept.
+// (1 x 1024 x 1024, one thread). y is swept in chunks that stay in L1, and
+// the first sweep starts from zero rather than from a cleared y (for an outer
+// product, that halves the memory traffic). Each y[j] is one FMA chain in the
+// order of p, however the rows are swept.
 template <typename T>
 void gemv_axpy(int64_t k, int64_t n, const T* x, const T* mat, int64_t rs, T* y) {
   constexpr int64_t kChunk = 1024;

@@ -158,11 +158,11 @@ void copy_or_zero(const T* src, T* dst, int64_t n) {
 // matrix-vector and skinny paths of gemm), where an element's sum does not
 // depend on which columns a call covers, and w_hh is never packed (the
 // threads' shares are gathered instead). It is gemm's own bound, so the two
-// cannot drift apart. The
-// threads then share out the hidden units for the whole sequence and meet
-// once per step, rather than each step's few microseconds of products being
-// split and joined (and at a batch of one, not split at all): each thread
-// reads only its units' share of w_hh, from its own core's L2.
+// cannot drift apart. The threads then share out the hidden units for the
+// whole sequence and meet once per step, rather than each step's few
+// microseconds of products being split and joined (and at a batch of one, not
+// split at all): each thread reads only its units' share of w_hh, from its
+// own core's L2.
 constexpr int64_t kUnitSplitBatch = kGemmSkinny;
 // Each thread's share of a step's recurrent product is at least this many
 // multiply-adds (about a microsecond), or the barrier costs more than it saves.
@@ -499,7 +499,6 @@ void rnn_layer_backward(const RnnLayerBackward<T>& p) {
   }
   std::copy(dh, dh + B * H, p.dh0);
   if (lstm) std::copy(dc, dc + B * H, p.dc0);
-
 }
 
 template void rnn_layer_forward<float>(const RnnLayerForward<float>&);
