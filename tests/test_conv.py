@@ -156,16 +156,56 @@ def test_conv2d_small_maps_identical_across_threads(threads):
     same_at_1_2_3_threads(threads, x, w, b, padding=1)
 
 
-def test_conv2d_forward_shares_out_tiles_without_changing_bytes(threads):
+@pytest.mark.parametrize("channels,kernel", [(12, 3), (16, 5), (16, 3)], ids=["indirect", "indirect 5x5", "winograd"])
+def test_conv2d_forward_shares_out_tiles_without_changing_bytes(threads, channels, kernel):
     # Several chunks of tiles per image and an odd batch: whichever thread ends up
     # computing a chunk (its owner or a helper), each output is the same kernel call's.
     rng = np.random.default_rng(5)
-    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(7, 16, 20, 22), (40, 16, 3, 3), (40,)])
+    x, w, b = (rng.standard_normal(s).astype(np.float32)
+               for s in [(7, channels, 20, 22), (40, channels, kernel, kernel), (40,)])
     threads(1)
-    want = K.conv2d_forward(x, w, b, [1, 1], [1, 1, 1, 1])
+    pads = [kernel // 2] * 4
+    want = K.conv2d_forward(x, w, b, [1, 1], pads)
     for n in (2, 3, 2, 3):
         threads(n)
-        assert K.conv2d_forward(x, w, b, [1, 1], [1, 1, 1, 1]).tobytes() == want.tobytes()
+        assert K.conv2d_forward(x, w, b, [1, 1], pads).tobytes() == want.tobytes()
+
+
+# 3x3, stride-1 layers of at least 16 channels in and out take the Winograd
+# F(2x2, 3x3) path (its input gradient too, a 3x3 convolution with K and C
+# exchanged); each case is checked against the direct sum.
+WINOGRAD_CASES = [
+    ((2, 16, 8, 8), (16, 16, 3, 3), dict(padding=1)),             # tile rows of 4: panels wrap rows
+    ((1, 17, 9, 13), (19, 17, 3, 3), dict(padding=1)),            # odd maps: tiles half outside; K past whole tiles
+    ((3, 16, 5, 40), (16, 16, 3, 3), {}),                         # 19 tiles to a row, no padding
+    ((1, 20, 7, 7), (40, 20, 3, 3), dict(padding=2)),             # padding past the kernel's reach; two blocks of K
+    ((2, 16, 6, 11), (16, 16, 3, 3), dict(padding=(0, 1))),
+    ((1, 16, 3, 3), (16, 16, 3, 3), {}),                          # one output: one tile, 3 of its 4 outputs outside
+    ((1, 16, 2, 2), (18, 16, 3, 3), dict(padding=1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape,w_shape,options", WINOGRAD_CASES)
+def test_conv2d_winograd(x_shape, w_shape, options, dtype):
+    check_conv(x_shape, w_shape, dtype, **options)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_winograd_uneven_padding(dtype):
+    # The kernel-level API takes each side's padding: (top, bottom, left, right).
+    rng = np.random.default_rng(8)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in [(2, 16, 9, 10), (17, 16, 3, 3), (17,)])
+    pads = (0, 2, 1, 0)
+    y = K.conv2d_forward(x, w, b, [1, 1], list(pads))
+    geometry = ((1, 1), pads, (1, 1), 1)
+    want = ref.conv2d(x, w, b, *geometry)
+    assert y.shape == want.shape
+    assert_close(y, want, ref.conv2d(np.abs(x), np.abs(w), np.abs(b), *geometry), 16 * 9, dtype)
+    dy = rng.standard_normal(want.shape).astype(dtype)
+    dx = K.conv2d_backward_input(dy, w, list(x.shape), [1, 1], list(pads))
+    bx, _, _ = ref.conv2d_grads(np.abs(x), np.abs(w), np.abs(dy), *geometry)
+    assert_close(dx, ref.conv2d_grads(x, w, dy, *geometry)[0], bx, 17 * 9, dtype)
 
 
 def test_conv2d_input_gradient_of_an_empty_input():
@@ -221,7 +261,9 @@ def test_conv2d_bit_identical_across_threads(threads, w_shape, options):
 @pytest.mark.parametrize("x_shape,w_shape,options", [
     ((8, 16, 16, 16), (48, 8, 3, 3), dict(groups=2, padding=1)),   # grouped weight gradient on several threads
     ((2, 64, 16, 16), (16, 64, 3, 3), dict(padding=1)),            # more rows per thread than one unfolded block
-    ((1, 16, 28, 28), (16, 16, 3, 3), dict(padding=1)),            # batch 1: grid tiles shared out over threads
+    ((1, 12, 28, 28), (16, 12, 3, 3), dict(padding=1)),            # batch 1: grid tiles shared out over threads
+    ((1, 16, 28, 28), (16, 16, 3, 3), dict(padding=1)),            # batch 1, Winograd: chunks shared out
+    ((5, 24, 9, 30), (20, 24, 3, 3), dict(padding=1)),             # Winograd: images in parallel, panels wrap rows
 ])
 def test_conv2d_threaded_paths_identical_across_threads(threads, x_shape, w_shape, options):
     rng = np.random.default_rng(7)

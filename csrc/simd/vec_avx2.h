@@ -27,6 +27,15 @@ struct Vec<float> {
   static Vec zero() { return {_mm256_setzero_ps()}; }
   static Vec loadu(const float* p) { return {_mm256_loadu_ps(p)}; }
   static Vec load(const float* p) { return {_mm256_load_ps(p)}; }
+  // p[0], p[2], ..., p[14] and p[1], p[3], ..., p[15]. shufps picks the
+  // pairs within each 128-bit half; one lane-crossing permute restores order.
+  static void load_even_odd(const float* p, Vec& even, Vec& odd) {
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    even.v = _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+    odd.v = _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+  }
   void storeu(float* p) const { _mm256_storeu_ps(p, v); }
   void store(float* p) const { _mm256_store_ps(p, v); }
   // The first n lanes (0 <= n <= 8) only; memory past them is not touched
@@ -71,6 +80,12 @@ struct Vec<double> {
   static Vec zero() { return {_mm256_setzero_pd()}; }
   static Vec loadu(const double* p) { return {_mm256_loadu_pd(p)}; }
   static Vec load(const double* p) { return {_mm256_load_pd(p)}; }
+  // p[0], p[2], p[4], p[6] and p[1], p[3], p[5], p[7], as for float.
+  static void load_even_odd(const double* p, Vec& even, Vec& odd) {
+    const __m256d a = _mm256_loadu_pd(p), b = _mm256_loadu_pd(p + 4);
+    even.v = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b), 0xD8);
+    odd.v = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), 0xD8);
+  }
   static Vec loadu_convert(const float* p) { return {_mm256_cvtps_pd(_mm_loadu_ps(p))}; }
   static Vec loadu_convert(const double* p) { return loadu(p); }
   // Stores the lanes rounded to float (or as they are): results computed in

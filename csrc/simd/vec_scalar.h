@@ -26,6 +26,8 @@ struct Vec {
   static Vec zero() { return {T(0)}; }
   static Vec loadu(const T* p) { return {*p}; }
   static Vec load(const T* p) { return {*p}; }
+  // p[0], p[2], ... and p[1], p[3], ...: 2 * size values split by parity.
+  static void load_even_odd(const T* p, Vec& even, Vec& odd) { even.v = p[0], odd.v = p[1]; }
   // Loads `size` values of another floating type, converted to T (exact
   // from float to double): float data summed in double precision.
   template <typename U>

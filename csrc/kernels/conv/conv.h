@@ -12,10 +12,13 @@
 // is the same kernel as a symmetric one.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "core/dispatch.h"
+#include "core/parallel.h"
 
 namespace pyengine {
 
@@ -116,6 +119,67 @@ using DirectConvTable = TypedTable<DirectConvKernels>;
 namespace scalar { extern const DirectConvTable direct_conv_table; }
 namespace avx2 { extern const DirectConvTable direct_conv_table; }
 const DirectConvTable& direct_conv_kernels();
+
+// Runs work(tid, n, c) for every chunk c < chunks of every image n < images
+// on nt threads. Thread t owns images t, t + nt, ... and claims their chunks
+// one at a time; once through them it helps the others, from their last
+// images back, claiming from the same per-image counters. On a shared machine
+// one core often runs slower than the other, and fixed halves of the batch
+// would leave the faster thread idle at the end (~13 % of a C=128 layer's
+// time). A thread that keeps a copy of the image it works on makes one extra
+// copy per image it helps with.
+template <typename F>
+void claim_image_chunks(int64_t images, int64_t chunks, int nt, const F& work) {
+  std::unique_ptr<std::atomic<int64_t>[]> next_chunk(new std::atomic<int64_t>[images]);
+  for (int64_t n = 0; n < images; ++n) next_chunk[n].store(0, std::memory_order_relaxed);
+  parallel_run(nt, [&](int tid, int team) {
+    const auto work_on = [&](int64_t n) {
+      for (int64_t c; (c = next_chunk[n].fetch_add(1, std::memory_order_relaxed)) < chunks;) work(tid, n, c);
+    };
+    for (int64_t n = tid; n < images; n += team) work_on(n);
+    for (int64_t n = images - 1; n >= 0; --n)
+      if (n % team != tid) work_on(n);
+  });
+}
+
+// ---- Winograd F(2x2, 3x3) (winograd.cpp, winograd_tiles.cpp) -------------------
+// A 3x3, stride-1, undilated, ungrouped convolution computed 2 x 2 outputs at
+// a time from 4 x 4 input tiles (Lavin and Gray's minimal filtering):
+//
+//   y_tile = A^T [ sum_c (G w_kc G^T) * (B^T d_c B) ] A      (* elementwise, 4 x 4)
+//
+// 16 products of (K, C) @ (C, tiles), one per position of the 4 x 4, do the
+// work of the 36 of im2col's (K, 9C) @ (9C, 4 tiles): 2.25 times fewer
+// multiply-adds, at the price of the two transforms and a rounding error a
+// few times that of the direct sum (each transformed value adds up to four
+// inputs).
+bool uses_winograd(const Conv2dShape& g);
+// y (N, K, Hout, Wout) = conv(x, w) + bias, for a shape uses_winograd accepts.
+template <typename T>
+void winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y);
+
+// A panel: `lanes` consecutive tiles first_tile, first_tile + 1, ... of the
+// `tiles` of one image, numbered row by row, tile_cols to a row. Their input
+// lies in a zero-padded copy xp (channels, rows, pitch): tile (ty, tx)
+// reads rows 2ty..2ty+3 and columns 2tx..2tx+3 of each plane.
+constexpr int kWinogradMaxLanes = 16;
+struct WinogradPanel {
+  int64_t channels, rows, pitch;
+  int64_t tiles, tile_cols, first_tile;
+  int lanes;
+};
+template <typename T>
+struct WinogradKernels {
+  // v[(xi * channels + c) * lanes + l] = (B^T d B)[xi / 4][xi % 4] of tile l, channel c.
+  void (*input_panel)(const WinogradPanel& p, const T* xp, T* v);
+  // One output channel: m[xi * lanes + l] the products' sums for tile l, y its
+  // (out_h, out_w) plane; writes A^T m A + bias where the outputs lie in the plane.
+  void (*output_panel)(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y);
+};
+using WinogradTable = TypedTable<WinogradKernels>;
+namespace scalar { extern const WinogradTable winograd_table; }
+namespace avx2 { extern const WinogradTable winograd_table; }
+const WinogradTable& winograd_kernels();
 
 // ---- pooling (pool2d.cpp) ------------------------------------------------------
 struct Pool2dShape {

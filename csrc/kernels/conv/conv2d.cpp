@@ -359,10 +359,6 @@ void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T*
   };
   const size_t runs_elems = grid ? static_cast<size_t>(mr) * nr : 0;
   const int64_t buffer_elems = image + g.padded_w() + nr;
-  const auto padded_buffer = [&](ScratchBuffer& buf) {
-    std::memset(buf.as<T>(), 0, sizeof(T) * buffer_elems);  // the borders stay zero from here on
-    return buf.as<T>();
-  };
   // Each element of y is one kernel call's, so how the work is shared out
   // does not change the bytes. A batch of at least two images per thread
   // runs whole images in parallel, each thread with its own buffer: one
@@ -372,38 +368,24 @@ void indirect_forward(const Conv2dShape& shape, const T* x, const T* w, const T*
   // balance the threads (a long conv1d row too).
   const int threads = get_num_threads();
   if (g.n > 1 && (g.n >= 2 * threads || tiles < 4 * threads)) {
-    // Of T threads, thread t owns images t, t + T, ... and claims their tiles
-    // a chunk at a time; once through them it helps the others, from their
-    // last images back, claiming from the same per-image counters. On a
-    // shared machine one core often runs slower than the other, and fixed
-    // halves of the batch would leave the faster thread idle at the region's
-    // end (~13 % of a C=128 layer's time). A thread copies only the images
-    // it works on, so a helped image costs one extra copy.
     const int nt = static_cast<int>(std::min<int64_t>(threads, g.n));
     const int64_t tile_fmas = std::max<int64_t>(int64_t(1), k_panels * mr * nr * crs);
     const int64_t chunk = std::min(tiles, std::max<int64_t>(1, (int64_t(1) << 18) / tile_fmas));  // ~5-10 us of FMAs
     const int64_t chunks = (tiles + chunk - 1) / chunk;
-    std::unique_ptr<std::atomic<int64_t>[]> next_chunk(new std::atomic<int64_t>[g.n]);
-    for (int64_t n = 0; n < g.n; ++n) next_chunk[n].store(0, std::memory_order_relaxed);
-    parallel_run(nt, [&](int tid, int team) {
-      ScratchBuffer buf(sizeof(T) * buffer_elems);
-      T* const xp = padded_buffer(buf);
-      std::vector<T> runs_buf(runs_elems);
-      int64_t held = -1;  // the image whose copy is in xp
-      const auto work_on = [&](int64_t n) {
-        for (int64_t c; (c = next_chunk[n].fetch_add(1, std::memory_order_relaxed)) < chunks;) {
-          if (held != n) copy_image(n, xp), held = n;
-          run_tiles(n, xp, c * chunk, std::min(tiles, (c + 1) * chunk), runs_buf.data());
-        }
-      };
-      for (int64_t n = tid; n < g.n; n += team) work_on(n);
-      for (int64_t n = g.n - 1; n >= 0; --n)
-        if (n % team != tid) work_on(n);
+    ScratchBuffer buf(sizeof(T) * buffer_elems * nt);
+    std::memset(buf.as<T>(), 0, sizeof(T) * buffer_elems * nt);  // the borders stay zero from here on
+    std::vector<int64_t> held(nt, -1);  // the image whose copy is in each thread's buffer
+    std::vector<T> runs_buf(runs_elems * nt);
+    claim_image_chunks(g.n, chunks, nt, [&](int tid, int64_t n, int64_t c) {
+      T* const xp = buf.as<T>() + tid * buffer_elems;
+      if (held[tid] != n) copy_image(n, xp), held[tid] = n;
+      run_tiles(n, xp, c * chunk, std::min(tiles, (c + 1) * chunk), runs_buf.data() + tid * runs_elems);
     });
     return;
   }
   ScratchBuffer buf(sizeof(T) * buffer_elems);
-  T* const xp = padded_buffer(buf);
+  T* const xp = buf.as<T>();
+  std::memset(xp, 0, sizeof(T) * buffer_elems);  // the borders stay zero from here on
   for (int64_t n = 0; n < g.n; ++n) {
     copy_image(n, xp);
     parallel_for(0, tiles, 1, [&](int64_t i0, int64_t i1) {
@@ -448,6 +430,7 @@ void backward_input_as_convolution(const Conv2dShape& g, const T* dy, const T* w
               w[(((grp * kg + j) * cg + c - grp * cg) * g.r + (g.r - 1 - r)) * g.s + (g.s - 1 - s)];
   }
   if (uses_direct_kernels(g)) return direct_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
+  if (uses_winograd(t)) return winograd_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
   indirect_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
 }
 
@@ -562,6 +545,7 @@ void conv2d_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias,
     return;
   }
   if (uses_direct_kernels(g)) return direct_forward(g, x, w, bias, y);
+  if (uses_winograd(g)) return winograd_forward(g, x, w, bias, y);
   if (uses_indirect_forward(g)) return indirect_forward(g, x, w, bias, y);
   if (is_pointwise(g)) {
     run_images(g.n, [&](int64_t n, bool threaded) {

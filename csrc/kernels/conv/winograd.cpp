@@ -1,0 +1,150 @@
+// The Winograd F(2x2, 3x3) convolution driver (the formula is in conv.h).
+//
+// Per image, the output is cut into tiles of 2 x 2 and the tiles into panels
+// of NR consecutive tiles of one tile row: a panel is one NR-column panel of
+// B for each of the 16 products, so the GEMM micro-kernel reads the input
+// transform's output as it is written. A chunk of panels runs
+//
+//   v (16, C, NR) per panel  = B^T d B                    input_panel
+//   m[xi] (K, NR)            = U[xi] (K, C) @ v[xi]       16 products, packed micro-kernel
+//   y 2 x 2 per tile         = A^T m A + bias             output_panel
+//
+// with the transformed weights U = G w G^T packed into MR-row panels once per
+// call. Each tile's outputs come from its own chunk alone, so the bytes do
+// not depend on how the threads share the chunks out.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/parallel.h"
+#include "kernels/conv/conv.h"
+#include "kernels/gemm/pack.h"
+#include "kernels/gemm/ukernel.h"
+
+namespace pyengine {
+namespace {
+
+// U = G w G^T of one 3x3 kernel, in double, rounded once:
+//   G = [1    0    0  ]     so a column (w0 w1 w2) becomes
+//       [1/2  1/2  1/2]     (w0, (w0 + w1 + w2) / 2, (w0 - w1 + w2) / 2, w2).
+//       [1/2 -1/2  1/2]
+//       [0    0    1  ]
+template <typename T>
+void transform_kernel(const T* w, int64_t stride, T* u) {
+  const auto spread = [](double a, double b, double c, double* out) {
+    out[0] = a;
+    out[1] = (a + b + c) / 2;
+    out[2] = (a - b + c) / 2;
+    out[3] = c;
+  };
+  double cols[3][4];  // G w, column by column
+  for (int s = 0; s < 3; ++s) spread(w[s], w[3 + s], w[6 + s], cols[s]);
+  for (int i = 0; i < 4; ++i) {
+    double row[4];
+    spread(cols[0][i], cols[1][i], cols[2][i], row);
+    for (int j = 0; j < 4; ++j) u[(i * 4 + j) * stride] = static_cast<T>(row[j]);
+  }
+}
+
+// Panels per chunk: the chunk's transformed input (16 x C x NR per panel) and
+// its products (16 x K x NR) share L2 with the 16 U matrices that every chunk
+// reads; more panels per chunk read U fewer times.
+constexpr int64_t kPanelsPerChunk = 2;
+constexpr int64_t kKBlock = 24;
+
+}  // namespace
+
+bool uses_winograd(const Conv2dShape& g) {
+  return g.groups == 1 && g.r == 3 && g.s == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 &&
+         g.dil_w == 1 && g.c >= 16 && g.k >= 16;
+}
+
+template <typename T>
+void winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y) {
+  const GemmKernels<T>& kern = gemm_kernels_for<T>();
+  const WinogradKernels<T>& transforms = winograd_kernels().get<T>();
+  const int mr = kern.blocks.mr, nr = kern.blocks.nr;
+  const int64_t C = g.c, K = g.k, P = g.out_plane();
+  const int64_t tile_rows = (g.out_h + 1) / 2, tile_cols = (g.out_w + 1) / 2, tiles = tile_rows * tile_cols;
+  const int64_t panels = (tiles + nr - 1) / nr;
+  // The padded copy of an image covers every tile, those that reach past the
+  // map's last row or column too (they read zeros there, and their outputs
+  // past the edge are never stored).
+  const int64_t rows = 2 * tile_rows + 2, pitch = 2 * tile_cols + 2, image = C * rows * pitch;
+
+  // U[xi] (K, C) for the 16 positions xi, each in MR-row panels.
+  const int64_t k_panels = (K + mr - 1) / mr, u_elems = k_panels * mr * C;
+  ScratchBuffer u_buf(sizeof(T) * 16 * K * C), upack_buf(sizeof(T) * 16 * u_elems);
+  T* const u = u_buf.as<T>();  // u[(xi * K + k) * C + c]
+  T* const upack = upack_buf.as<T>();
+  parallel_for(0, K, 16, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k)
+      for (int64_t c = 0; c < C; ++c) transform_kernel(w + (k * C + c) * 9, K * C, u + k * C + c);
+  });
+  parallel_for(0, 16 * k_panels, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t xi = i / k_panels, kp = i % k_panels;
+      pack_a_panel(C, static_cast<int>(std::min<int64_t>(mr, K - kp * mr)), mr, u + (xi * K + kp * mr) * C, C,
+                   int64_t(1), upack + xi * u_elems + kp * mr * C);
+    }
+  });
+
+  const int64_t chunks = (panels + kPanelsPerChunk - 1) / kPanelsPerChunk;
+  const int64_t kb = std::max<int64_t>(mr, std::min<int64_t>(K, kKBlock) / mr * mr);  // whole register tiles
+  const int64_t v_elems = 16 * C * nr, m_elems = 16 * kb * nr;  // per panel
+  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), g.n * chunks));
+  const int64_t thread_elems = image + kPanelsPerChunk * (v_elems + m_elems);
+  ScratchBuffer scratch(sizeof(T) * nt * thread_elems);  // per thread: xp, v, m
+  for (int tid = 0; tid < nt; ++tid)
+    std::memset(scratch.as<T>() + tid * thread_elems, 0, sizeof(T) * image);  // xp's borders stay zero
+  std::vector<int64_t> held(nt, -1);  // the image whose copy is in each thread's xp
+  claim_image_chunks(g.n, chunks, nt, [&](int tid, int64_t n, int64_t chunk) {
+    T* const xp = scratch.as<T>() + tid * thread_elems;  // (C, rows, pitch)
+    T* const v = xp + image;
+    T* const m = v + kPanelsPerChunk * v_elems;
+    if (held[tid] != n) {
+      const T* xn = x + n * C * g.h * g.w;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t ih = 0; ih < g.h; ++ih)
+          std::memcpy(xp + (c * rows + ih + g.pad_top) * pitch + g.pad_left, xn + (c * g.h + ih) * g.w,
+                      sizeof(T) * g.w);
+      held[tid] = n;
+    }
+    const int64_t q0 = chunk * kPanelsPerChunk, q1 = std::min(panels, q0 + kPanelsPerChunk);
+    const auto panel = [&](int64_t q) { return WinogradPanel{C, rows, pitch, tiles, tile_cols, q * nr, nr}; };
+    for (int64_t q = q0; q < q1; ++q) transforms.input_panel(panel(q), xp, v + (q - q0) * v_elems);
+    // K in blocks of kKBlock rows, so that a block's products (16 x kb x NR
+    // per panel) are still in L1/L2 when the output transform reads them.
+    MicroTile<T> t;  // filled once: per call only the operands and rows change
+    t.k = C;
+    t.a_rs = 1;
+    t.a_cs = mr;
+    t.b_rs = nr;
+    t.c_rs = 16 * nr;
+    t.c_cs = 1;
+    t.n = nr;
+    for (int64_t k0 = 0; k0 < K; k0 += kb) {
+      const int64_t k1 = std::min(K, k0 + kb);
+      for (int xi = 0; xi < 16; ++xi)
+        for (int64_t kp = k0 / mr; kp * mr < k1; ++kp)
+          for (int64_t q = q0; q < q1; ++q) {
+            // m[xi] rows kp*MR.. (MR, NR) = U[xi] panel (MR, C) @ v[xi] (C, NR); m is (kb, 16, NR) per panel
+            t.a = upack + xi * u_elems + kp * mr * C;
+            t.b = v + (q - q0) * v_elems + xi * C * nr;
+            t.c = m + ((q - q0) * kb + kp * mr - k0) * 16 * nr + xi * nr;
+            t.m = static_cast<int>(std::min<int64_t>(mr, K - kp * mr));
+            kern.packed(t);
+          }
+      for (int64_t q = q0; q < q1; ++q)
+        for (int64_t k = k0; k < k1; ++k)
+          transforms.output_panel(panel(q), m + ((q - q0) * kb + k - k0) * 16 * nr, bias ? bias[k] : T(0), g.out_h,
+                                  g.out_w, y + (n * K + k) * P);
+    }
+  });
+}
+
+template void winograd_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
+template void winograd_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
+
+}  // namespace pyengine
