@@ -153,6 +153,7 @@ void claim_image_chunks(int64_t images, int64_t chunks, int nt, const F& work) {
 // multiply-adds, at the price of the two transforms and a rounding error a
 // few times that of the direct sum (each transformed value adds up to four
 // inputs).
+template <typename T>
 bool uses_winograd(const Conv2dShape& g);
 // y (N, K, Hout, Wout) = conv(x, w) + bias, for a shape uses_winograd accepts.
 template <typename T>

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/buffer.h"
+#include "core/cpu.h"
 #include "core/parallel.h"
 #include "kernels/conv/conv.h"
 #include "kernels/gemm/pack.h"
@@ -47,17 +48,23 @@ void transform_kernel(const T* w, int64_t stride, T* u) {
   }
 }
 
-// Panels per chunk: the chunk's transformed input (16 x C x NR per panel) and
-// its products (16 x K x NR) share L2 with the 16 U matrices that every chunk
-// reads; more panels per chunk read U fewer times.
-constexpr int64_t kPanelsPerChunk = 2;
+// Rows of K per block of products: a block's sums (16 x kb x NR per panel)
+// are still in L1/L2 when the output transform reads them back.
 constexpr int64_t kKBlock = 24;
+// Panels per chunk: each U panel is read once per chunk, so more panels read
+// U (16 x K x C, 1 MiB at C = K = 128) fewer times; their transformed input
+// (16 x C x NR each), read again for every block of K, fills half of L2 at
+// most, like the GEMM's packed A (C = 64: 4 panels, 128: 2, 256: 1; within
+// the noise of 1, 2 or 4 at 64, 10-15 % faster than 1 at 128, than 2 at 256).
+constexpr int64_t kMaxPanelsPerChunk = 4;
 
 }  // namespace
 
+template <typename T>
 bool uses_winograd(const Conv2dShape& g) {
+  const int nr = gemm_kernels_for<T>().blocks.nr;  // a panel's tiles, the transforms' lanes
   return g.groups == 1 && g.r == 3 && g.s == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 &&
-         g.dil_w == 1 && g.c >= 16 && g.k >= 16;
+         g.dil_w == 1 && g.c >= 16 && g.k >= 16 && (nr == 4 || nr == 8 || nr == 16);
 }
 
 template <typename T>
@@ -90,11 +97,13 @@ void winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
     }
   });
 
-  const int64_t chunks = (panels + kPanelsPerChunk - 1) / kPanelsPerChunk;
+  const int64_t chunk_panels = std::clamp<int64_t>(
+      static_cast<int64_t>(cpu_info().l2 / 2 / (sizeof(T) * 16 * C * nr)), 1, kMaxPanelsPerChunk);
+  const int64_t chunks = (panels + chunk_panels - 1) / chunk_panels;
   const int64_t kb = std::max<int64_t>(mr, std::min<int64_t>(K, kKBlock) / mr * mr);  // whole register tiles
   const int64_t v_elems = 16 * C * nr, m_elems = 16 * kb * nr;  // per panel
   const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), g.n * chunks));
-  const int64_t thread_elems = image + kPanelsPerChunk * (v_elems + m_elems);
+  const int64_t thread_elems = image + chunk_panels * (v_elems + m_elems);
   ScratchBuffer scratch(sizeof(T) * nt * thread_elems);  // per thread: xp, v, m
   for (int tid = 0; tid < nt; ++tid)
     std::memset(scratch.as<T>() + tid * thread_elems, 0, sizeof(T) * image);  // xp's borders stay zero
@@ -102,7 +111,7 @@ void winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
   claim_image_chunks(g.n, chunks, nt, [&](int tid, int64_t n, int64_t chunk) {
     T* const xp = scratch.as<T>() + tid * thread_elems;  // (C, rows, pitch)
     T* const v = xp + image;
-    T* const m = v + kPanelsPerChunk * v_elems;
+    T* const m = v + chunk_panels * v_elems;
     if (held[tid] != n) {
       const T* xn = x + n * C * g.h * g.w;
       for (int64_t c = 0; c < C; ++c)
@@ -111,11 +120,9 @@ void winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
                       sizeof(T) * g.w);
       held[tid] = n;
     }
-    const int64_t q0 = chunk * kPanelsPerChunk, q1 = std::min(panels, q0 + kPanelsPerChunk);
+    const int64_t q0 = chunk * chunk_panels, q1 = std::min(panels, q0 + chunk_panels);
     const auto panel = [&](int64_t q) { return WinogradPanel{C, rows, pitch, tiles, tile_cols, q * nr, nr}; };
     for (int64_t q = q0; q < q1; ++q) transforms.input_panel(panel(q), xp, v + (q - q0) * v_elems);
-    // K in blocks of kKBlock rows, so that a block's products (16 x kb x NR
-    // per panel) are still in L1/L2 when the output transform reads them.
     MicroTile<T> t;  // filled once: per call only the operands and rows change
     t.k = C;
     t.a_rs = 1;
@@ -144,6 +151,8 @@ void winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
   });
 }
 
+template bool uses_winograd<float>(const Conv2dShape&);
+template bool uses_winograd<double>(const Conv2dShape&);
 template void winograd_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
 template void winograd_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
 

@@ -3,6 +3,7 @@
 // `lanes` tiles of a panel, one vector operation per step; only the reads of
 // each tile's input and the stores of its outputs go tile by tile.
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/conv/conv.h"
 #include "simd/vec.h"
@@ -19,73 +20,72 @@ inline void tile_at(const WinogradPanel& p, int l, int64_t& ty, int64_t& tx) {
   tx = q % p.tile_cols;
 }
 
+// Whether the W tiles from lane l on are consecutive tiles of one tile row:
+// then their inputs, and their outputs, are runs along the image's rows.
+inline bool in_one_row(const WinogradPanel& p, int l, int W) {
+  const int64_t q = p.first_tile + l;
+  return q < p.tiles && q % p.tile_cols + W <= p.tile_cols;
+}
+
 // V = B^T d B for the panel's tiles, one channel at a time:
 //   B^T = [1  0 -1  0]     so a 4-wide row (d0 d1 d2 d3) becomes
 //         [0  1  1  0]     (d0 - d2, d1 + d2, d2 - d1, d1 - d3),
 //         [0 -1  1  0]     applied along the rows and then down the columns.
 //         [0  1  0 -1]
+// A vector of tiles in one tile row (all of them, in a map at least `lanes`
+// tiles wide) reads row[2l .. 2l + 3] of each input row for tile l: its even
+// and odd values, and those one step on, in two de-interleaving loads. A
+// vector that wraps onto the next tile row is read tile by tile.
 template <typename T, int lanes>
 void input_panel_of(const WinogradPanel& p, const T* xp, T* v) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
   int64_t at[lanes];  // tile l's top left corner in a padded plane
   for (int l = 0; l < lanes; ++l) {
     int64_t ty, tx;
     tile_at(p, l, ty, tx);
     at[l] = 2 * ty * p.pitch + 2 * tx;
   }
-  // When the lanes are consecutive tiles of one tile row (a map at least
-  // `lanes` tiles wide, mostly), tile l reads row[2l .. 2l + 3] of each input
-  // row: its even and odd values, and those one step on, two de-interleaving
-  // loads per vector of tiles. Tiles that wrap onto the next row are read
-  // one by one.
-  using V = Vec<T>;
-  constexpr int W = V::size;
-  const bool one_row = p.first_tile % p.tile_cols + lanes <= p.tile_cols;
+  bool runs[lanes / W];
+  for (int l = 0; l < lanes; l += W) runs[l / W] = in_one_row(p, l, W);
   // Locals, not p's fields: a vector store may alias anything, and each
   // would make the compiler load the fields again.
   const int64_t channels = p.channels, plane_elems = p.rows * p.pitch, pitch = p.pitch, xi_stride = channels * lanes;
-  T h[4][4][lanes];  // h[i][j]: input row i transformed along the row (the wrapping case)
   for (int64_t c = 0; c < channels; ++c) {
     const T* plane = xp + c * plane_elems;
-    // v[(4i + j) * C + c] (lanes), the B operand of product 4i + j.
-    T* const vc = v + c * lanes;
-    const auto store_columns = [&](int l, const V (&hv)[4][4]) {
-      for (int j = 0; j < 4; ++j) {
-        (hv[0][j] - hv[2][j]).storeu(vc + (0 * 4 + j) * xi_stride + l);
-        (hv[1][j] + hv[2][j]).storeu(vc + (1 * 4 + j) * xi_stride + l);
-        (hv[2][j] - hv[1][j]).storeu(vc + (2 * 4 + j) * xi_stride + l);
-        (hv[1][j] - hv[3][j]).storeu(vc + (3 * 4 + j) * xi_stride + l);
-      }
-    };
-    if (one_row) {
-      for (int l = 0; l < lanes; l += W) {
-        V hv[4][4];
+    T* const vc = v + c * lanes;  // v[(4i + j) * C + c] (lanes), the B operand of product 4i + j
+    for (int l = 0; l < lanes; l += W) {
+      V h[4][4];  // h[i][j]: input row i transformed along the row
+      if (runs[l / W]) {
         for (int i = 0; i < 4; ++i) {
-          const T* row = plane + at[0] + i * pitch + 2 * l;
+          const T* row = plane + at[l] + i * pitch;
           V d0, d1, d2, d3;
           V::load_even_odd(row, d0, d1);
           V::load_even_odd(row + 2, d2, d3);
-          hv[i][0] = d0 - d2;
-          hv[i][1] = d1 + d2;
-          hv[i][2] = d2 - d1;
-          hv[i][3] = d1 - d3;
+          h[i][0] = d0 - d2;
+          h[i][1] = d1 + d2;
+          h[i][2] = d2 - d1;
+          h[i][3] = d1 - d3;
         }
-        store_columns(l, hv);
+      } else {
+        T hs[4][4][W];
+        for (int i = 0; i < 4; ++i)
+          for (int e = 0; e < W; ++e) {
+            const T* d = plane + at[l + e] + i * pitch;
+            hs[i][0][e] = d[0] - d[2];
+            hs[i][1][e] = d[1] + d[2];
+            hs[i][2][e] = d[2] - d[1];
+            hs[i][3][e] = d[1] - d[3];
+          }
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) h[i][j] = V::loadu(hs[i][j]);
       }
-      continue;
-    }
-    for (int i = 0; i < 4; ++i)
-      for (int l = 0; l < lanes; ++l) {
-        const T* d = plane + at[l] + i * pitch;
-        h[i][0][l] = d[0] - d[2];
-        h[i][1][l] = d[1] + d[2];
-        h[i][2][l] = d[2] - d[1];
-        h[i][3][l] = d[1] - d[3];
+      for (int j = 0; j < 4; ++j) {
+        (h[0][j] - h[2][j]).storeu(vc + (0 * 4 + j) * xi_stride + l);
+        (h[1][j] + h[2][j]).storeu(vc + (1 * 4 + j) * xi_stride + l);
+        (h[2][j] - h[1][j]).storeu(vc + (2 * 4 + j) * xi_stride + l);
+        (h[1][j] - h[3][j]).storeu(vc + (3 * 4 + j) * xi_stride + l);
       }
-    for (int l = 0; l < lanes; l += W) {
-      V hv[4][4];
-      for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) hv[i][j] = V::loadu(&h[i][j][l]);
-      store_columns(l, hv);
     }
   }
 }
@@ -113,57 +113,61 @@ void output_panel_of(const WinogradPanel& p, const T* m, T bias, int64_t out_h, 
       out[a][0][l] = r[a][0][l] + r[a][1][l] + r[a][2][l] + bias;
       out[a][1][l] = r[a][1][l] - r[a][2][l] - r[a][3][l] + bias;
     }
-  int64_t ty, tx;
-  tile_at(p, 0, ty, tx);
-  if (tx + lanes <= p.tile_cols) {
-    // One tile row: two runs of 2 * lanes outputs, those inside the map.
-    const int64_t cols = std::min<int64_t>(2 * lanes, out_w - 2 * tx);
-    for (int a = 0; a < 2 && 2 * ty + a < out_h; ++a) {
-      T run[2 * lanes];
-      T* const dst = y + (2 * ty + a) * out_w + 2 * tx;
-      T* const to = cols == 2 * lanes ? dst : run;  // a run cut by the map's edge goes through run
-      for (int l = 0; l < lanes; ++l) {
-        to[2 * l] = out[a][0][l];
-        to[2 * l + 1] = out[a][1][l];
-      }
-      if (to == run)
-        for (int64_t q = 0; q < cols; ++q) dst[q] = run[q];
-    }
-    return;
-  }
-  const int stored = static_cast<int>(std::min<int64_t>(lanes, p.tiles - p.first_tile));
-  for (int l = 0; l < stored; ++l) {
+  constexpr int W = Vec<T>::size;
+  for (int l = 0; l < lanes; l += W) {
+    int64_t ty, tx;
     tile_at(p, l, ty, tx);
-    const int64_t oh = 2 * ty, ow = 2 * tx;
-    const bool right = ow + 1 < out_w;
-    T* row = y + oh * out_w + ow;
-    row[0] = out[0][0][l];
-    if (right) row[1] = out[0][1][l];
-    if (oh + 1 < out_h) {
-      row[out_w] = out[1][0][l];
-      if (right) row[out_w + 1] = out[1][1][l];
+    if (in_one_row(p, l, W)) {
+      // Two runs of 2W outputs, those inside the map.
+      const int64_t cols = std::min<int64_t>(2 * W, out_w - 2 * tx);
+      for (int a = 0; a < 2 && 2 * ty + a < out_h; ++a) {
+        T run[2 * W];
+        T* const dst = y + (2 * ty + a) * out_w + 2 * tx;
+        T* const to = cols == 2 * W ? dst : run;  // a run cut by the map's edge goes through run
+        for (int e = 0; e < W; ++e) {
+          to[2 * e] = out[a][0][l + e];
+          to[2 * e + 1] = out[a][1][l + e];
+        }
+        if (to == run)
+          for (int64_t q = 0; q < cols; ++q) dst[q] = run[q];
+      }
+      continue;
+    }
+    const int stored = static_cast<int>(std::min<int64_t>(W, p.tiles - p.first_tile - l));
+    for (int e = 0; e < stored; ++e) {
+      tile_at(p, l + e, ty, tx);
+      const int64_t oh = 2 * ty, ow = 2 * tx;
+      const bool right = ow + 1 < out_w;
+      T* row = y + oh * out_w + ow;
+      row[0] = out[0][0][l + e];
+      if (right) row[1] = out[0][1][l + e];
+      if (oh + 1 < out_h) {
+        row[out_w] = out[1][0][l + e];
+        if (right) row[out_w + 1] = out[1][1][l + e];
+      }
     }
   }
 }
 
-// The lane count is the GEMM's NR (16, 8 or 4), a constant to the compiler,
-// which then keeps each step's vectors in registers.
+// The lane count is the GEMM's NR (16, 8 or 4: uses_winograd admits no
+// other), a constant to the compiler, which then keeps each step's vectors in
+// registers. Counts below the vector width are not compiled.
+template <typename T, typename F>
+void with_lanes(int lanes, const F& run) {
+  constexpr int W = Vec<T>::size;
+  if (lanes == 16) return run(std::integral_constant<int, 16>{});
+  if constexpr (W <= 8) if (lanes == 8) return run(std::integral_constant<int, 8>{});
+  if constexpr (W <= 4) if (lanes == 4) return run(std::integral_constant<int, 4>{});
+}
+
 template <typename T>
 void input_panel(const WinogradPanel& p, const T* xp, T* v) {
-  switch (p.lanes) {
-    case 16: return input_panel_of<T, 16>(p, xp, v);
-    case 8: return input_panel_of<T, 8>(p, xp, v);
-    default: return input_panel_of<T, 4>(p, xp, v);
-  }
+  with_lanes<T>(p.lanes, [&](auto lanes) { input_panel_of<T, decltype(lanes)::value>(p, xp, v); });
 }
 
 template <typename T>
 void output_panel(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y) {
-  switch (p.lanes) {
-    case 16: return output_panel_of<T, 16>(p, m, bias, out_h, out_w, y);
-    case 8: return output_panel_of<T, 8>(p, m, bias, out_h, out_w, y);
-    default: return output_panel_of<T, 4>(p, m, bias, out_h, out_w, y);
-  }
+  with_lanes<T>(p.lanes, [&](auto lanes) { output_panel_of<T, decltype(lanes)::value>(p, m, bias, out_h, out_w, y); });
 }
 
 template <typename T>
