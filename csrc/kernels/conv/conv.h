@@ -149,10 +149,10 @@ void claim_image_chunks(int64_t images, int64_t chunks, int nt, const F& work) {
 //   y_tile = A^T [ sum_c (G w_kc G^T) * (B^T d_c B) ] A      (* elementwise, 4 x 4)
 //
 // 16 products of (K, C) @ (C, tiles), one per position of the 4 x 4, do the
-// work of the 36 of im2col's (K, 9C) @ (9C, 4 tiles): 2.25 times fewer
-// multiply-adds, at the price of the two transforms and a rounding error a
-// few times that of the direct sum (each transformed value adds up to four
-// inputs).
+// work of im2col's (K, 9C) @ (9C, 4 x tiles): 2.25 times fewer multiply-adds,
+// for the two transforms. Each of the 16 sums is C terms long instead of 9C,
+// which on random layers more than makes up for the transforms' roundings
+// (docs/convolution.md).
 template <typename T>
 bool uses_winograd(const Conv2dShape& g);
 // y (N, K, Hout, Wout) = conv(x, w) + bias, for a shape uses_winograd accepts.

@@ -1,9 +1,9 @@
 // The Winograd F(2x2, 3x3) convolution driver (the formula is in conv.h).
 //
-// Per image, the output is cut into tiles of 2 x 2 and the tiles into panels
-// of NR consecutive tiles of one tile row: a panel is one NR-column panel of
-// B for each of the 16 products, so the GEMM micro-kernel reads the input
-// transform's output as it is written. A chunk of panels runs
+// Per image, the output is cut into tiles of 2 x 2, and the tiles, numbered
+// row by row, into panels of NR consecutive tiles: a panel is one NR-column
+// panel of B for each of the 16 products, so the GEMM micro-kernel reads the
+// input transform's output as it is written. A chunk of panels runs
 //
 //   v (16, C, NR) per panel  = B^T d B                    input_panel
 //   m[xi] (K, NR)            = U[xi] (K, C) @ v[xi]       16 products, packed micro-kernel
@@ -75,6 +75,7 @@ void winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
   const int64_t C = g.c, K = g.k, P = g.out_plane();
   const int64_t tile_rows = (g.out_h + 1) / 2, tile_cols = (g.out_w + 1) / 2, tiles = tile_rows * tile_cols;
   const int64_t panels = (tiles + nr - 1) / nr;
+  if (panels == 0 || g.n == 0) return;  // no outputs (an input gradient's transposed shape can have none)
   // The padded copy of an image covers every tile, those that reach past the
   // map's last row or column too (they read zeros there, and their outputs
   // past the edge are never stored).
