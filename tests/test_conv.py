@@ -171,20 +171,19 @@ def test_conv2d_forward_shares_out_tiles_without_changing_bytes(threads, channel
         assert K.conv2d_forward(x, w, b, [1, 1], pads).tobytes() == want.tobytes()
 
 
-# 3x3, stride-1 layers of at least 16 channels in and out take the Winograd
-# F(2x2, 3x3) path (its input gradient too, a 3x3 convolution with K and C
-# exchanged); each case is checked against the direct sum.
+# 3x3, stride-1 layers of at least 16 channels in and out and 128 tiles of
+# 2 x 2 outputs in the batch take the Winograd F(2x2, 3x3) path (their input
+# gradients too, 3x3 convolutions with K and C exchanged); each case is
+# checked against the direct sum.
 WINOGRAD_CASES = [
-    ((2, 16, 8, 8), (16, 16, 3, 3), dict(padding=1)),             # tile rows of 4: panels wrap rows
-    ((1, 17, 9, 13), (19, 17, 3, 3), dict(padding=1)),            # odd maps: tiles half outside; K past whole tiles
-    ((3, 16, 5, 40), (16, 16, 3, 3), {}),                         # 19 tiles to a row, no padding
-    ((1, 20, 7, 7), (40, 20, 3, 3), dict(padding=2)),             # padding past the kernel's reach; two blocks of K
-    ((2, 16, 6, 11), (16, 16, 3, 3), dict(padding=(0, 1))),
-    ((1, 16, 3, 3), (16, 16, 3, 3), {}),                          # one output: one tile, 3 of its 4 outputs outside
-    ((1, 16, 2, 2), (18, 16, 3, 3), dict(padding=1)),
+    ((8, 16, 8, 8), (16, 16, 3, 3), dict(padding=1)),             # tile rows of 4: panels wrap rows
+    ((4, 17, 9, 13), (19, 17, 3, 3), dict(padding=1)),            # odd maps: tiles half outside; K past whole tiles
+    ((4, 16, 5, 40), (16, 16, 3, 3), {}),                         # 19 tiles to a row, no padding
+    ((6, 20, 7, 7), (40, 20, 3, 3), dict(padding=2)),             # padding past the kernel's reach; two blocks of K
+    ((11, 16, 6, 11), (16, 16, 3, 3), dict(padding=(0, 1))),
+    ((128, 16, 3, 3), (16, 16, 3, 3), {}),                        # one output: one tile, 3 of its 4 outputs outside
+    ((130, 16, 2, 2), (18, 16, 3, 3), dict(padding=1)),
 ]
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape,w_shape,options", WINOGRAD_CASES)
 def test_conv2d_winograd(x_shape, w_shape, options, dtype):
@@ -195,7 +194,7 @@ def test_conv2d_winograd(x_shape, w_shape, options, dtype):
 def test_conv2d_winograd_uneven_padding(dtype):
     # The kernel-level API takes each side's padding: (top, bottom, left, right).
     rng = np.random.default_rng(8)
-    x, w, b = (rng.standard_normal(s).astype(dtype) for s in [(2, 16, 9, 10), (17, 16, 3, 3), (17,)])
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in [(6, 16, 9, 10), (17, 16, 3, 3), (17,)])
     pads = (0, 2, 1, 0)
     y = K.conv2d_forward(x, w, b, [1, 1], list(pads))
     geometry = ((1, 1), pads, (1, 1), 1)
@@ -206,6 +205,27 @@ def test_conv2d_winograd_uneven_padding(dtype):
     dx = K.conv2d_backward_input(dy, w, list(x.shape), [1, 1], list(pads))
     bx, _, _ = ref.conv2d_grads(np.abs(x), np.abs(w), np.abs(dy), *geometry)
     assert_close(dx, ref.conv2d_grads(x, w, dy, *geometry)[0], bx, 17 * 9, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_winograd_keeps_the_direct_sums_infinities(dtype):
+    # The transforms add and subtract inputs: an infinite pixel would give NaN
+    # (inf - inf) where the direct sum gives +-inf, and a 2 x 2 block of huge
+    # inputs adds up past the largest float where the direct sum, whose weights
+    # are small, does not. Such outputs are computed again as the direct sum.
+    rng = np.random.default_rng(9)
+    x, b = rng.standard_normal((8, 16, 8, 8)).astype(dtype), rng.standard_normal(16).astype(dtype)
+    w = rng.uniform(-0.2, 0.2, (16, 16, 3, 3)).astype(dtype)
+    x[0, 3, 4, 4] = np.inf
+    x[1, 2, 2:4, 2:4] = 0.3 * np.finfo(dtype).max
+    y = K.conv2d_forward(x, w, b, [1, 1], [1, 1, 1, 1])
+    geometry = ((1, 1), (1, 1, 1, 1), (1, 1), 1)
+    want = ref.conv2d(x, w, b, *geometry)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(want))
+    np.testing.assert_array_equal(y[np.isinf(y)], want[np.isinf(want)])
+    assert np.isfinite(y[1:]).all()
+    assert_close(y[1:], want[1:], ref.conv2d(np.abs(x[1:]), np.abs(w), np.abs(b), *geometry), 16 * 9, dtype)
 
 
 def test_conv2d_input_gradient_of_an_empty_input():

@@ -156,8 +156,12 @@ void claim_image_chunks(int64_t images, int64_t chunks, int nt, const F& work) {
 template <typename T>
 bool uses_winograd(const Conv2dShape& g);
 // y (N, K, Hout, Wout) = conv(x, w) + bias, for a shape uses_winograd accepts.
+// Returns false, with y unspecified, when an output came out infinite or NaN:
+// the transforms' sums and differences of inputs can overflow, and turn an
+// infinite input into NaN where the direct sum gives +-inf, so the caller
+// computes such a convolution again as the direct sum.
 template <typename T>
-void winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y);
+bool winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y);
 
 // A panel: `lanes` consecutive tiles first_tile, first_tile + 1, ... of the
 // `tiles` of one image, numbered row by row, tile_cols to a row. Their input
@@ -171,11 +175,14 @@ struct WinogradPanel {
 };
 template <typename T>
 struct WinogradKernels {
+  // Whether the transforms run panels of this many tiles (the GEMM's NR).
+  bool (*handles_lanes)(int lanes);
   // v[(xi * channels + c) * lanes + l] = (B^T d B)[xi / 4][xi % 4] of tile l, channel c.
   void (*input_panel)(const WinogradPanel& p, const T* xp, T* v);
   // One output channel: m[xi * lanes + l] the products' sums for tile l, y its
-  // (out_h, out_w) plane; writes A^T m A + bias where the outputs lie in the plane.
-  void (*output_panel)(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y);
+  // (out_h, out_w) plane; writes A^T m A + bias where the outputs lie in the
+  // plane, and returns false when any of the panel's outputs is infinite or NaN.
+  bool (*output_panel)(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y);
 };
 using WinogradTable = TypedTable<WinogradKernels>;
 namespace scalar { extern const WinogradTable winograd_table; }

@@ -430,7 +430,7 @@ void backward_input_as_convolution(const Conv2dShape& g, const T* dy, const T* w
               w[(((grp * kg + j) * cg + c - grp * cg) * g.r + (g.r - 1 - r)) * g.s + (g.s - 1 - s)];
   }
   if (uses_direct_kernels(g)) return direct_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
-  if (uses_winograd<T>(t)) return winograd_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
+  if (uses_winograd<T>(t) && winograd_forward(t, dy, wt, static_cast<const T*>(nullptr), dx)) return;
   indirect_forward(t, dy, wt, static_cast<const T*>(nullptr), dx);
 }
 
@@ -545,7 +545,7 @@ void conv2d_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias,
     return;
   }
   if (uses_direct_kernels(g)) return direct_forward(g, x, w, bias, y);
-  if (uses_winograd<T>(g)) return winograd_forward(g, x, w, bias, y);
+  if (uses_winograd<T>(g) && winograd_forward(g, x, w, bias, y)) return;
   if (uses_indirect_forward(g)) return indirect_forward(g, x, w, bias, y);
   if (is_pointwise(g)) {
     run_images(g.n, [&](int64_t n, bool threaded) {

@@ -1,7 +1,6 @@
 // The input and output transforms of the Winograd F(2x2, 3x3) convolution
 // (winograd.cpp), compiled once per ISA. Their arithmetic runs across the
-// `lanes` tiles of a panel, one vector operation per step; only the reads of
-// each tile's input and the stores of its outputs go tile by tile.
+// `lanes` tiles of a panel, one vector operation per step.
 #include <algorithm>
 #include <type_traits>
 
@@ -96,7 +95,7 @@ void input_panel_of(const WinogradPanel& p, const T* xp, T* v) {
 // plus the bias; tile (ty, tx)'s 2 x 2 outputs go to rows 2ty, 2ty + 1 and
 // columns 2tx, 2tx + 1 of y, those that lie inside the map.
 template <typename T, int lanes>
-void output_panel_of(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y) {
+bool output_panel_of(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y) {
   T r[2][4][lanes], out[2][2][lanes];
   for (int j = 0; j < 4; ++j) {
     const T* m0 = m + (0 * 4 + j) * lanes;
@@ -113,7 +112,14 @@ void output_panel_of(const WinogradPanel& p, const T* m, T bias, int64_t out_h, 
       out[a][0][l] = r[a][0][l] + r[a][1][l] + r[a][2][l] + bias;
       out[a][1][l] = r[a][1][l] - r[a][2][l] - r[a][3][l] + bias;
     }
-  constexpr int W = Vec<T>::size;
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  // x * 0 is 0 for a finite x and NaN for an infinite or NaN one, and a NaN
+  // stays in the sum: one FMA per vector finds any non-finite output.
+  V probe = V::zero();
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 2; ++b)
+      for (int l = 0; l < lanes; l += W) probe = fmadd(V::loadu(&out[a][b][l]), V::zero(), probe);
   for (int l = 0; l < lanes; l += W) {
     int64_t ty, tx;
     tile_at(p, l, ty, tx);
@@ -147,17 +153,24 @@ void output_panel_of(const WinogradPanel& p, const T* m, T bias, int64_t out_h, 
       }
     }
   }
+  return probe.reduce_add() == T(0);
 }
 
-// The lane count is the GEMM's NR (16, 8 or 4: uses_winograd admits no
-// other), a constant to the compiler, which then keeps each step's vectors in
-// registers. Counts below the vector width are not compiled.
-template <typename T, typename F>
-void with_lanes(int lanes, const F& run) {
+// The lane count is the GEMM's NR, a constant to the compiler, which then
+// keeps each step's vectors in registers: 16, 8 or 4, a whole number of
+// vectors (handles_lanes, which uses_winograd asks).
+template <typename T>
+bool handles_lanes(int lanes) {
   constexpr int W = Vec<T>::size;
-  if (lanes == 16) return run(std::integral_constant<int, 16>{});
-  if constexpr (W <= 8) if (lanes == 8) return run(std::integral_constant<int, 8>{});
+  return (lanes == 16 || lanes == 8 || lanes == 4) && lanes % W == 0;
+}
+
+template <typename T, typename F>
+auto with_lanes(int lanes, const F& run) {
+  constexpr int W = Vec<T>::size;
   if constexpr (W <= 4) if (lanes == 4) return run(std::integral_constant<int, 4>{});
+  if constexpr (W <= 8) if (lanes == 8) return run(std::integral_constant<int, 8>{});
+  return run(std::integral_constant<int, 16>{});
 }
 
 template <typename T>
@@ -166,13 +179,14 @@ void input_panel(const WinogradPanel& p, const T* xp, T* v) {
 }
 
 template <typename T>
-void output_panel(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y) {
-  with_lanes<T>(p.lanes, [&](auto lanes) { output_panel_of<T, decltype(lanes)::value>(p, m, bias, out_h, out_w, y); });
+bool output_panel(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y) {
+  return with_lanes<T>(p.lanes,
+                       [&](auto lanes) { return output_panel_of<T, decltype(lanes)::value>(p, m, bias, out_h, out_w, y); });
 }
 
 template <typename T>
 constexpr WinogradKernels<T> make_winograd_kernels() {
-  return {input_panel<T>, output_panel<T>};
+  return {handles_lanes<T>, input_panel<T>, output_panel<T>};
 }
 
 }  // namespace
