@@ -31,10 +31,11 @@ inline bool in_one_row(const WinogradPanel& p, int l, int W) {
 //         [0  1  1  0]     (d0 - d2, d1 + d2, d2 - d1, d1 - d3),
 //         [0 -1  1  0]     applied along the rows and then down the columns.
 //         [0  1  0 -1]
-// A vector of tiles in one tile row (all of them, in a map at least `lanes`
-// tiles wide) reads row[2l .. 2l + 3] of each input row for tile l: its even
-// and odd values, and those one step on, in two de-interleaving loads. A
-// vector that wraps onto the next tile row is read tile by tile.
+// A vector of tiles in one tile row (every vector, in a map whose tile rows
+// are a whole number of vectors; most, in a wide map) reads row[2l .. 2l + 3]
+// of each input row for tile l: its even and odd values, and those one step
+// on, in two de-interleaving loads. A vector that wraps onto the next tile row
+// is read tile by tile.
 template <typename T, int lanes>
 void input_panel_of(const WinogradPanel& p, const T* xp, T* v) {
   using V = Vec<T>;
