@@ -183,6 +183,10 @@ WINOGRAD_CASES = [
     ((11, 16, 6, 11), (16, 16, 3, 3), dict(padding=(0, 1))),
     ((128, 16, 3, 3), (16, 16, 3, 3), {}),                        # one output: one tile, 3 of its 4 outputs outside
     ((130, 16, 2, 2), (18, 16, 3, 3), dict(padding=1)),
+    # images of at least 128 tiles: the weight gradient takes the path too
+    ((2, 16, 24, 26), (16, 16, 3, 3), dict(padding=1)),
+    ((1, 17, 25, 23), (19, 17, 3, 3), dict(padding=1)),           # odd maps: a last panel of the image cut short
+    ((2, 16, 30, 27), (24, 16, 3, 3), {}),
 ]
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape,w_shape,options", WINOGRAD_CASES)
@@ -226,6 +230,19 @@ def test_conv2d_winograd_keeps_the_direct_sums_infinities(dtype):
     np.testing.assert_array_equal(y[np.isinf(y)], want[np.isinf(want)])
     assert np.isfinite(y[1:]).all()
     assert_close(y[1:], want[1:], ref.conv2d(np.abs(x[1:]), np.abs(w), np.abs(b), *geometry), 16 * 9, dtype)
+
+
+def test_conv2d_winograd_weight_gradient_keeps_infinities():
+    # An infinite input makes the weight gradients that see it +-inf or NaN,
+    # as in the direct sum, not NaN throughout the transformed sums.
+    rng = np.random.default_rng(10)
+    x, dy = (rng.standard_normal(s).astype(np.float32) for s in [(2, 16, 24, 24), (2, 16, 24, 24)])
+    x[1, 5, 7, 9] = np.inf
+    dw = K.conv2d_backward_weight(x, dy, [16, 16, 3, 3], [1, 1], [1, 1, 1, 1])
+    _, want, _ = ref.conv2d_grads(x, np.zeros((16, 16, 3, 3)), dy, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    np.testing.assert_array_equal(np.isnan(dw), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(dw), np.isinf(want))
+    assert np.isfinite(dw[:, :5]).all() and not np.isfinite(dw[:, 5]).all()
 
 
 def test_conv2d_input_gradient_of_an_empty_input():

@@ -162,6 +162,14 @@ bool uses_winograd(const Conv2dShape& g);
 // computes such a convolution again as the direct sum.
 template <typename T>
 bool winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bias, T* y);
+// dw (K, C, 3, 3) from x and dy by the transpose of the same algorithm:
+//   dw_kc = G^T [ sum over tiles (A dY_k A^T) * (B^T d_c B) ] G,
+// 16 products (C, tiles) @ (tiles, K) summed over the batch in a fixed order,
+// so the bytes do not depend on the thread count. Returns false, with dw
+// unspecified, for images too small to earn the transforms back and when a
+// gradient came out infinite or NaN: the caller then computes dw unfolded.
+template <typename T>
+bool winograd_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw);
 
 // A panel: `lanes` consecutive tiles first_tile, first_tile + 1, ... of the
 // `tiles` of one image, numbered row by row, tile_cols to a row. Their input
@@ -177,12 +185,16 @@ template <typename T>
 struct WinogradKernels {
   // Whether the transforms run panels of this many tiles (the GEMM's NR).
   bool (*handles_lanes)(int lanes);
-  // v[(xi * channels + c) * lanes + l] = (B^T d B)[xi / 4][xi % 4] of tile l, channel c.
-  void (*input_panel)(const WinogradPanel& p, const T* xp, T* v);
+  // v[(xi * channels + c) * ld + l] = (B^T d B)[xi / 4][xi % 4] of tile l, channel c.
+  void (*input_panel)(const WinogradPanel& p, const T* xp, T* v, int64_t ld);
   // One output channel: m[xi * lanes + l] the products' sums for tile l, y its
   // (out_h, out_w) plane; writes A^T m A + bias where the outputs lie in the
   // plane, and returns false when any of the panel's outputs is infinite or NaN.
   bool (*output_panel)(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y);
+  // The weight gradient's: ydy[(xi * channels + k) * ld + l] = (A dY A^T)[xi / 4][xi % 4]
+  // of tile l, output channel k, its 2 x 2 of dY read from a zero-padded copy
+  // dyp (channels, rows, pitch); zero for lanes past the image's last tile.
+  void (*output_grad_panel)(const WinogradPanel& p, const T* dyp, T* ydy, int64_t ld);
 };
 using WinogradTable = TypedTable<WinogradKernels>;
 namespace scalar { extern const WinogradTable winograd_table; }

@@ -626,6 +626,7 @@ void conv2d_backward_weight(const Conv2dShape& g, const T* x, const T* dy, T* dw
     return;
   }
   if (uses_direct_kernels(g)) return direct_backward_weight(g, x, dy, dw);
+  if (uses_winograd<T>(g) && winograd_weight_grad(g, x, dy, dw)) return;
   unfolded_weight_grad(g, x, dy, dw);
 }
 

@@ -37,7 +37,7 @@ inline bool in_one_row(const WinogradPanel& p, int l, int W) {
 // on, in two de-interleaving loads. A vector that wraps onto the next tile row
 // is read tile by tile.
 template <typename T, int lanes>
-void input_panel_of(const WinogradPanel& p, const T* xp, T* v) {
+void input_panel_of(const WinogradPanel& p, const T* xp, T* v, int64_t ld) {
   using V = Vec<T>;
   constexpr int W = V::size;
   int64_t at[lanes];  // tile l's top left corner in a padded plane
@@ -50,10 +50,10 @@ void input_panel_of(const WinogradPanel& p, const T* xp, T* v) {
   for (int l = 0; l < lanes; l += W) runs[l / W] = in_one_row(p, l, W);
   // Locals, not p's fields: a vector store may alias anything, and each
   // would make the compiler load the fields again.
-  const int64_t channels = p.channels, plane_elems = p.rows * p.pitch, pitch = p.pitch, xi_stride = channels * lanes;
+  const int64_t channels = p.channels, plane_elems = p.rows * p.pitch, pitch = p.pitch, xi_stride = channels * ld;
   for (int64_t c = 0; c < channels; ++c) {
     const T* plane = xp + c * plane_elems;
-    T* const vc = v + c * lanes;  // v[(4i + j) * C + c] (lanes), the B operand of product 4i + j
+    T* const vc = v + c * ld;  // v[((4i + j) * C + c) * ld + l]: product 4i + j's operand
     for (int l = 0; l < lanes; l += W) {
       V h[4][4];  // h[i][j]: input row i transformed along the row
       if (runs[l / W]) {
@@ -157,6 +157,58 @@ bool output_panel_of(const WinogradPanel& p, const T* m, T bias, int64_t out_h, 
   return probe.reduce_add() == T(0);
 }
 
+// The weight gradient's transform of the output gradient, Y = A dY A^T for
+// the panel's tiles, every output channel: A = [1 0; 1 1; 1 -1; 0 -1], so a
+// pair (a, b) becomes (a, a + b, a - b, -b), down the columns and then along
+// the rows. Tile (ty, tx) reads rows 2ty, 2ty + 1 and columns 2tx, 2tx + 1 of
+// dyp (channels, rows, pitch), zero past the map. Lanes past the image's last
+// tile are zero, so they add nothing to the weight gradient.
+template <typename T, int lanes>
+void output_grad_panel_of(const WinogradPanel& p, const T* dyp, T* ydy, int64_t ld) {
+  using V = Vec<T>;
+  constexpr int W = V::size;
+  int64_t at[lanes];
+  for (int l = 0; l < lanes; ++l) {
+    int64_t ty, tx;
+    tile_at(p, l, ty, tx);
+    at[l] = 2 * ty * p.pitch + 2 * tx;
+  }
+  const int valid = static_cast<int>(std::min<int64_t>(lanes, p.tiles - p.first_tile));
+  const int64_t channels = p.channels, plane_elems = p.rows * p.pitch, pitch = p.pitch, xi_stride = channels * ld;
+  for (int64_t k = 0; k < channels; ++k) {
+    const T* plane = dyp + k * plane_elems;
+    T* const yk = ydy + k * ld;  // ydy[((4i + j) * K + k) * ld + l]
+    for (int l = 0; l < lanes; l += W) {
+      V d[2][2];  // d[a][b]: output (2ty + a, 2tx + b) of the vector's tiles
+      if (in_one_row(p, l, W)) {
+        for (int a = 0; a < 2; ++a) V::load_even_odd(plane + at[l] + a * pitch, d[a][0], d[a][1]);
+      } else {
+        T ds[2][2][W];
+        for (int e = 0; e < W; ++e)
+          for (int a = 0; a < 2; ++a)
+            for (int b = 0; b < 2; ++b) ds[a][b][e] = plane[at[l + e] + a * pitch + b];
+        for (int a = 0; a < 2; ++a)
+          for (int b = 0; b < 2; ++b) d[a][b] = V::loadu(ds[a][b]);
+      }
+      // A dY: rows (d0, d0 + d1, d0 - d1, -d1), each a pair of columns.
+      const V zero = V::zero();
+      const V col[4][2] = {{d[0][0], d[0][1]},
+                           {d[0][0] + d[1][0], d[0][1] + d[1][1]},
+                           {d[0][0] - d[1][0], d[0][1] - d[1][1]},
+                           {zero - d[1][0], zero - d[1][1]}};
+      for (int i = 0; i < 4; ++i) {
+        const V a = col[i][0], b = col[i][1];
+        a.storeu(yk + (i * 4 + 0) * xi_stride + l);
+        (a + b).storeu(yk + (i * 4 + 1) * xi_stride + l);
+        (a - b).storeu(yk + (i * 4 + 2) * xi_stride + l);
+        (zero - b).storeu(yk + (i * 4 + 3) * xi_stride + l);
+      }
+    }
+    for (int xi = 0; xi < 16; ++xi)
+      for (int l = valid; l < lanes; ++l) yk[xi * xi_stride + l] = T(0);
+  }
+}
+
 // The lane count is the GEMM's NR, a constant to the compiler, which then
 // keeps each step's vectors in registers: 16, 8 or 4, a whole number of
 // vectors (handles_lanes, which uses_winograd asks).
@@ -175,8 +227,13 @@ auto with_lanes(int lanes, const F& run) {
 }
 
 template <typename T>
-void input_panel(const WinogradPanel& p, const T* xp, T* v) {
-  with_lanes<T>(p.lanes, [&](auto lanes) { input_panel_of<T, decltype(lanes)::value>(p, xp, v); });
+void input_panel(const WinogradPanel& p, const T* xp, T* v, int64_t ld) {
+  with_lanes<T>(p.lanes, [&](auto lanes) { input_panel_of<T, decltype(lanes)::value>(p, xp, v, ld); });
+}
+
+template <typename T>
+void output_grad_panel(const WinogradPanel& p, const T* dyp, T* ydy, int64_t ld) {
+  with_lanes<T>(p.lanes, [&](auto lanes) { output_grad_panel_of<T, decltype(lanes)::value>(p, dyp, ydy, ld); });
 }
 
 template <typename T>
@@ -187,7 +244,7 @@ bool output_panel(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int
 
 template <typename T>
 constexpr WinogradKernels<T> make_winograd_kernels() {
-  return {handles_lanes<T>, input_panel<T>, output_panel<T>};
+  return {handles_lanes<T>, input_panel<T>, output_panel<T>, output_grad_panel<T>};
 }
 
 }  // namespace
