@@ -201,56 +201,61 @@ bool winograd_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw) 
   // their time on z (a 14 x 14 map of 256 channels, 49 tiles an image, ran
   // 0.9x the unfolded product's speed; 28 x 28 and 32 x 32 maps 1.3-1.4x).
   if (tiles < ld) return false;
-  const int64_t xp_elems = C * rows * pitch, dyp_elems = K * dy_rows * dy_pitch;
-  ScratchBuffer scratch(sizeof(T) * (xp_elems + dyp_elems + 16 * (C + K) * ld + 16 * C * K));
-  T* const xp = scratch.as<T>();   // (C, rows, pitch)
-  T* const dyp = xp + xp_elems;    // (K, dy_rows, dy_pitch)
-  T* const v = dyp + dyp_elems;    // v[xi] (C, ld): B^T d B of the chunk's tiles
-  T* const ydy = v + 16 * C * ld;  // ydy[xi] (K, ld): A dY A^T
-  T* const z = ydy + 16 * K * ld;  // z[xi] (C, K): the sums over the batch
-  std::memset(xp, 0, sizeof(T) * (xp_elems + dyp_elems));
-
-  // Every thread takes part in each phase, the phases separated by barriers:
-  // the copies of an image (by channels), the transforms of a chunk (by
-  // panels), its 16 products (by positions xi). A product is the same call
-  // whichever thread makes it, and each z[xi] adds the chunks in batch order.
-  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), 16));
-  SpinBarrier phase_done;
+  // The threads split K in whole NR-column panels and run on their own, with
+  // no barrier: each transforms every chunk's input (16 x C per tile, a part
+  // of the work every thread repeats) and its own channels of dy, and
+  // computes its own columns of z. A barrier per phase kept both threads
+  // waiting on whichever the shared machine had slowed. Each element of z is
+  // one FMA chain over a chunk's tiles added to it in batch order, the same
+  // whichever columns a product covers, so the bytes do not depend on the
+  // thread count.
+  const int64_t k_panels = (K + nr - 1) / nr;
+  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), k_panels));
+  const int64_t xp_elems = C * rows * pitch, dyp_elems = ((k_panels + nt - 1) / nt * nr) * dy_rows * dy_pitch;
+  const int64_t v_elems = 16 * C * ld, ydy_elems = 16 * ((k_panels + nt - 1) / nt * nr) * ld;
+  const int64_t thread_elems = xp_elems + dyp_elems + v_elems + ydy_elems;
+  ScratchBuffer scratch(sizeof(T) * (nt * thread_elems + 16 * C * K));
+  T* const z = scratch.as<T>() + nt * thread_elems;  // z[xi] (C, K): the sums over the batch
   parallel_run(nt, [&](int tid, int team) {
+    const int64_t k0 = std::min(K, split_begin(0, k_panels, team, tid) * nr);
+    const int64_t k1 = std::min(K, split_begin(0, k_panels, team, tid + 1) * nr), kt = k1 - k0;
+    T* const xp = scratch.as<T>() + tid * thread_elems;  // (C, rows, pitch)
+    T* const dyp = xp + xp_elems;                        // (kt, dy_rows, dy_pitch): this thread's channels
+    T* const v = dyp + dyp_elems;                        // v[xi] (C, ld): B^T d B of the chunk's tiles
+    T* const ydy = v + v_elems;                          // ydy[xi] (kt, ld): A dY A^T
+    std::memset(xp, 0, sizeof(T) * (xp_elems + dyp_elems));  // the borders stay zero from here on
     for (int64_t n = 0; n < g.n; ++n) {
-      for (int64_t c = tid; c < C; c += team)
+      for (int64_t c = 0; c < C; ++c)
         copy_plane(x + n * C * g.h * g.w, g.h, g.w, g.pad_top, g.pad_left, rows, pitch, c, xp);
-      for (int64_t k = tid; k < K; k += team)
-        copy_plane(dy + n * K * g.out_plane(), g.out_h, g.out_w, int64_t(0), int64_t(0), dy_rows, dy_pitch, k, dyp);
-      phase_done.wait(team);
+      for (int64_t k = 0; k < kt; ++k)
+        copy_plane(dy + (n * K + k0) * g.out_plane(), g.out_h, g.out_w, int64_t(0), int64_t(0), dy_rows, dy_pitch, k,
+                   dyp);
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         const int64_t q0 = chunk * kWeightGradChunkPanels, q1 = std::min(panels, q0 + kWeightGradChunkPanels);
-        for (int64_t q = q0 + tid; q < q1; q += team) {
+        for (int64_t q = q0; q < q1; ++q) {
           transforms.input_panel(WinogradPanel{C, rows, pitch, tiles, tile_cols, q * nr, nr}, xp, v + (q - q0) * nr, ld);
-          transforms.output_grad_panel(WinogradPanel{K, dy_rows, dy_pitch, tiles, tile_cols, q * nr, nr}, dyp,
+          transforms.output_grad_panel(WinogradPanel{kt, dy_rows, dy_pitch, tiles, tile_cols, q * nr, nr}, dyp,
                                        ydy + (q - q0) * nr, ld);
         }
-        phase_done.wait(team);
-        for (int xi = tid; xi < 16; xi += team) {
-          // z[xi] (C, K) (+)= v[xi] (C, tiles) @ ydy[xi]^T (tiles, K)
+        for (int xi = 0; xi < 16; ++xi) {
+          // z[xi][:, k0:k1] (C, kt) (+)= v[xi] (C, tiles) @ ydy[xi]^T (tiles, kt)
           GemmProblem<T> p;
           p.m = C;
-          p.n = K;
+          p.n = kt;
           p.k = (q1 - q0) * nr;
           p.beta = n == 0 && chunk == 0 ? T(0) : T(1);
           p.a = v + xi * C * ld;
           p.a_rs = ld;
           p.a_cs = 1;
-          p.b = ydy + xi * K * ld;
+          p.b = ydy + xi * kt * ld;
           p.b_rs = 1;
           p.b_cs = ld;
-          p.c = z + xi * C * K;
+          p.c = z + xi * C * K + k0;
           p.c_rs = K;
           p.c_cs = 1;
           p.threaded = false;
           gemm(p);
         }
-        phase_done.wait(team);
       }
     }
   });
