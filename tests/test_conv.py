@@ -301,12 +301,20 @@ def test_conv2d_bit_identical_across_threads(threads, w_shape, options):
     ((1, 12, 28, 28), (16, 12, 3, 3), dict(padding=1)),            # batch 1: grid tiles shared out over threads
     ((1, 16, 28, 28), (16, 16, 3, 3), dict(padding=1)),            # batch 1, Winograd: chunks shared out
     ((5, 24, 9, 30), (20, 24, 3, 3), dict(padding=1)),             # Winograd: images in parallel, panels wrap rows
+    ((2, 32, 24, 24), (17, 32, 3, 3), dict(padding=1)),            # Winograd weight gradient: a thread of one column
+    ((2, 16, 26, 24), (40, 16, 3, 3), dict(padding=1)),            # ... and a share of K cut short
 ])
 def test_conv2d_threaded_paths_identical_across_threads(threads, x_shape, w_shape, options):
     rng = np.random.default_rng(7)
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [x_shape, w_shape, w_shape[:1]])
     same_at_1_2_3_threads(threads, x, w, b, **options)
     check_conv(x_shape, w_shape, **options)
+
+
+def test_conv2d_winograd_weight_grad_identical_across_threads_float64(threads):
+    rng = np.random.default_rng(11)
+    x, w, b = (rng.standard_normal(s) for s in [(2, 16, 24, 25), (33, 16, 3, 3), (33,)])
+    same_at_1_2_3_threads(threads, x, w, b, padding=1)
 
 
 def test_conv2d_weight_grad_split_by_columns_identical_across_threads(threads):

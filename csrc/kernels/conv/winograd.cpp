@@ -21,7 +21,7 @@
 #include "core/cpu.h"
 #include "core/parallel.h"
 #include "kernels/conv/conv.h"
-#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/pack.h"
 #include "kernels/gemm/ukernel.h"
 
 namespace pyengine {
@@ -205,15 +205,19 @@ bool winograd_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw) 
   // no barrier: each transforms every chunk's input (16 x C per tile, a part
   // of the work every thread repeats) and its own channels of dy, and
   // computes its own columns of z. A barrier per phase kept both threads
-  // waiting on whichever the shared machine had slowed. Each element of z is
-  // one FMA chain over a chunk's tiles added to it in batch order, the same
-  // whichever columns a product covers, so the bytes do not depend on the
-  // thread count.
-  const int64_t k_panels = (K + nr - 1) / nr;
+  // waiting on whichever the shared machine had slowed. The products run on
+  // the micro-kernel itself: each element of z is one FMA chain over a
+  // chunk's tiles, added to z in batch order, whatever columns a thread owns
+  // (a product of one column would have taken gemm's dot-form kernel), so the
+  // bytes do not depend on the thread count.
+  const GemmKernels<T>& kern = gemm_kernels_for<T>();
+  const int mr = kern.blocks.mr;
+  const int64_t k_panels = (K + nr - 1) / nr, c_panels = (C + mr - 1) / mr;
   const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), k_panels));
-  const int64_t xp_elems = C * rows * pitch, dyp_elems = ((k_panels + nt - 1) / nt * nr) * dy_rows * dy_pitch;
-  const int64_t v_elems = 16 * C * ld, ydy_elems = 16 * ((k_panels + nt - 1) / nt * nr) * ld;
-  const int64_t thread_elems = xp_elems + dyp_elems + v_elems + ydy_elems;
+  const int64_t kt_max = (k_panels + nt - 1) / nt * nr;  // a thread's columns, at most
+  const int64_t xp_elems = C * rows * pitch, dyp_elems = kt_max * dy_rows * dy_pitch;
+  const int64_t v_elems = 16 * C * ld, ydy_elems = 16 * kt_max * ld, apack_elems = c_panels * mr * ld;
+  const int64_t thread_elems = xp_elems + dyp_elems + v_elems + ydy_elems + apack_elems + kt_max * ld;
   ScratchBuffer scratch(sizeof(T) * (nt * thread_elems + 16 * C * K));
   T* const z = scratch.as<T>() + nt * thread_elems;  // z[xi] (C, K): the sums over the batch
   parallel_run(nt, [&](int tid, int team) {
@@ -223,7 +227,15 @@ bool winograd_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw) 
     T* const dyp = xp + xp_elems;                        // (kt, dy_rows, dy_pitch): this thread's channels
     T* const v = dyp + dyp_elems;                        // v[xi] (C, ld): B^T d B of the chunk's tiles
     T* const ydy = v + v_elems;                          // ydy[xi] (kt, ld): A dY A^T
+    T* const apack = ydy + ydy_elems;                    // v[xi] in MR-row panels
+    T* const bpack = apack + apack_elems;                // ydy[xi]^T in NR-column panels
     std::memset(xp, 0, sizeof(T) * (xp_elems + dyp_elems));  // the borders stay zero from here on
+    MicroTile<T> t;
+    t.a_rs = 1;
+    t.a_cs = mr;
+    t.b_rs = nr;
+    t.c_rs = K;
+    t.c_cs = 1;
     for (int64_t n = 0; n < g.n; ++n) {
       for (int64_t c = 0; c < C; ++c)
         copy_plane(x + n * C * g.h * g.w, g.h, g.w, g.pad_top, g.pad_left, rows, pitch, c, xp);
@@ -232,29 +244,31 @@ bool winograd_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw) 
                    dyp);
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         const int64_t q0 = chunk * kWeightGradChunkPanels, q1 = std::min(panels, q0 + kWeightGradChunkPanels);
+        const int64_t depth = (q1 - q0) * nr;  // the chunk's tiles
         for (int64_t q = q0; q < q1; ++q) {
           transforms.input_panel(WinogradPanel{C, rows, pitch, tiles, tile_cols, q * nr, nr}, xp, v + (q - q0) * nr, ld);
           transforms.output_grad_panel(WinogradPanel{kt, dy_rows, dy_pitch, tiles, tile_cols, q * nr, nr}, dyp,
                                        ydy + (q - q0) * nr, ld);
         }
+        t.k = depth;
+        t.beta = n == 0 && chunk == 0 ? T(0) : T(1);
         for (int xi = 0; xi < 16; ++xi) {
-          // z[xi][:, k0:k1] (C, kt) (+)= v[xi] (C, tiles) @ ydy[xi]^T (tiles, kt)
-          GemmProblem<T> p;
-          p.m = C;
-          p.n = kt;
-          p.k = (q1 - q0) * nr;
-          p.beta = n == 0 && chunk == 0 ? T(0) : T(1);
-          p.a = v + xi * C * ld;
-          p.a_rs = ld;
-          p.a_cs = 1;
-          p.b = ydy + xi * kt * ld;
-          p.b_rs = 1;
-          p.b_cs = ld;
-          p.c = z + xi * C * K + k0;
-          p.c_rs = K;
-          p.c_cs = 1;
-          p.threaded = false;
-          gemm(p);
+          // z[xi][:, k0:k1] (C, kt) (+)= v[xi] (C, depth) @ ydy[xi]^T (depth, kt)
+          for (int64_t cp = 0; cp < c_panels; ++cp)
+            pack_a_panel(depth, static_cast<int>(std::min<int64_t>(mr, C - cp * mr)), mr, v + (xi * C + cp * mr) * ld,
+                         ld, int64_t(1), apack + cp * mr * depth);
+          for (int64_t kp = 0; kp * nr < kt; ++kp)
+            pack_b_panel(depth, static_cast<int>(std::min<int64_t>(nr, kt - kp * nr)), nr, ydy + (xi * kt + kp * nr) * ld,
+                         int64_t(1), ld, bpack + kp * nr * depth);
+          for (int64_t kp = 0; kp * nr < kt; ++kp)
+            for (int64_t cp = 0; cp < c_panels; ++cp) {
+              t.a = apack + cp * mr * depth;
+              t.b = bpack + kp * nr * depth;
+              t.c = z + (xi * C + cp * mr) * K + k0 + kp * nr;
+              t.m = static_cast<int>(std::min<int64_t>(mr, C - cp * mr));
+              t.n = static_cast<int>(std::min<int64_t>(nr, kt - kp * nr));
+              kern.packed(t);
+            }
         }
       }
     }
