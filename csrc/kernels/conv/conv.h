@@ -172,9 +172,10 @@ template <typename T>
 bool winograd_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw);
 
 // A panel: `lanes` consecutive tiles first_tile, first_tile + 1, ... of the
-// `tiles` of one image, numbered row by row, tile_cols to a row. Their input
-// lies in a zero-padded copy xp (channels, rows, pitch): tile (ty, tx)
-// reads rows 2ty..2ty+3 and columns 2tx..2tx+3 of each plane.
+// `tiles` of one image, numbered row by row, tile_cols to a row, read from a
+// zero-padded copy (channels, rows, pitch) of the input (tile (ty, tx): rows
+// 2ty..2ty+3, columns 2tx..2tx+3 of each plane) or of the output gradient
+// (rows 2ty, 2ty+1, columns 2tx, 2tx+1).
 constexpr int kWinogradMaxLanes = 16;
 struct WinogradPanel {
   int64_t channels, rows, pitch;

@@ -11,7 +11,9 @@
 //
 // with the transformed weights U = G w G^T packed into MR-row panels once per
 // call. Each tile's outputs come from its own chunk alone, so the bytes do
-// not depend on how the threads share the chunks out.
+// not depend on how the threads share the chunks out. The weight gradient
+// (winograd_weight_grad, below) runs the same input transform, a transform of
+// the output gradient and 16 products contracting over the tiles.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

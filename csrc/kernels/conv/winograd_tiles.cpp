@@ -12,7 +12,8 @@ namespace PYENGINE_CPU_ISA {
 namespace {
 
 // Where tile l of the panel lies: its tile row and column. Lanes past the
-// image's last tile repeat that tile (their sums are computed and never stored).
+// image's last tile repeat that tile: the forward never stores their sums,
+// and the weight gradient multiplies them by zero.
 inline void tile_at(const WinogradPanel& p, int l, int64_t& ty, int64_t& tx) {
   const int64_t q = std::min(p.first_tile + l, p.tiles - 1);
   ty = q / p.tile_cols;
