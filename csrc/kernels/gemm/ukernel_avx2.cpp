@@ -155,18 +155,23 @@ void ukernel(const MicroTile<T>& t) {
     }
     return;
   }
-  // A bias along the row and at most a ReLU on a plain product: a linear
-  // layer's or a recurrent input projection's epilogue, whose products are
-  // often only 64-128 deep, where the general epilogue's per-vector alpha
-  // and tests cost 5-10 % of a tile. The same operations as below.
-  if (t.n == NR && t.alpha == T(1) && t.beta == T(0) && ep.bias_n && !ep.bias_m &&
+  // Biases and at most a ReLU on a plain product: a linear layer's, a
+  // recurrent input projection's or a convolution's epilogue, whose products
+  // are often only 64-128 deep, where the general epilogue's per-vector alpha
+  // and tests cost 5-20 % of a tile. The same operations as below.
+  if (t.n == NR && t.alpha == T(1) && t.beta == T(0) &&
       (ep.activation == Activation::none || ep.activation == Activation::relu)) {
     const bool relu = ep.activation == Activation::relu;
-    const V bias0 = V::loadu(ep.bias_n), bias1 = V::loadu(ep.bias_n + W);
+    const V bias0 = ep.bias_n ? V::loadu(ep.bias_n) : V::zero(), bias1 = ep.bias_n ? V::loadu(ep.bias_n + W) : V::zero();
 #pragma GCC unroll 6
     for (int i = 0; i < t.m; ++i) {
       T* c = t.c + i * t.c_rs;
-      V x0 = acc[i][0] + bias0, x1 = acc[i][1] + bias1;
+      V x0 = acc[i][0], x1 = acc[i][1];
+      if (ep.bias_n) x0 = x0 + bias0, x1 = x1 + bias1;
+      if (ep.bias_m) {
+        const V row = V::broadcast(ep.bias_m[i]);
+        x0 = x0 + row, x1 = x1 + row;
+      }
       if (relu) x0 = max(V::zero(), x0), x1 = max(V::zero(), x1);
       x0.storeu(c);
       x1.storeu(c + W);
