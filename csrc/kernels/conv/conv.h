@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "core/dispatch.h"
@@ -120,6 +121,17 @@ namespace scalar { extern const DirectConvTable direct_conv_table; }
 namespace avx2 { extern const DirectConvTable direct_conv_table; }
 const DirectConvTable& direct_conv_kernels();
 
+// Plane c of planes (h x w, contiguous) into a zero-bordered copy whose
+// planes are `rows` rows of `pitch` values, the plane's top left corner at
+// (top, left). The borders are the caller's to zero, once per buffer: no copy
+// writes them.
+template <typename T>
+void copy_padded_plane(const T* planes, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left, int64_t rows,
+                       int64_t pitch, T* dst) {
+  for (int64_t ih = 0; ih < h; ++ih)
+    std::memcpy(dst + (c * rows + ih + top) * pitch + left, planes + (c * h + ih) * w, sizeof(T) * w);
+}
+
 // Runs work(tid, n, c) for every chunk c < chunks of every image n < images
 // on nt threads. Thread t owns images t, t + nt, ... and claims their chunks
 // one at a time; once through them it helps the others, from their last
@@ -176,7 +188,6 @@ bool winograd_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw);
 // zero-padded copy (channels, rows, pitch) of the input (tile (ty, tx): rows
 // 2ty..2ty+3, columns 2tx..2tx+3 of each plane) or of the output gradient
 // (rows 2ty, 2ty+1, columns 2tx, 2tx+1).
-constexpr int kWinogradMaxLanes = 16;
 struct WinogradPanel {
   int64_t channels, rows, pitch;
   int64_t tiles, tile_cols, first_tile;

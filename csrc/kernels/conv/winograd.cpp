@@ -73,16 +73,6 @@ void pack_transformed_weight(const T* w, int64_t K, int64_t C, int mr, int64_t u
   });
 }
 
-// Plane c of an image (h x w) into its zero-bordered copy: rows `rows` x
-// `pitch` apart, the image's top left corner at (top, left). The borders are
-// zeroed once per buffer and never written.
-template <typename T>
-void copy_plane(const T* src, int64_t h, int64_t w, int64_t top, int64_t left, int64_t rows, int64_t pitch, int64_t c,
-                T* dst) {
-  for (int64_t ih = 0; ih < h; ++ih)
-    std::memcpy(dst + (c * rows + ih + top) * pitch + left, src + (c * h + ih) * w, sizeof(T) * w);
-}
-
 // Rows of K per block of products: a block's sums (16 x kb x NR per panel)
 // are still in L1/L2 when the output transform reads them back.
 constexpr int64_t kKBlock = 24;
@@ -147,7 +137,8 @@ bool winograd_forward(const Conv2dShape& g, const T* x, const T* w, const T* bia
     T* const v = xp + image;
     T* const m = v + chunk_panels * v_elems;
     if (held[tid] != n) {
-      for (int64_t c = 0; c < C; ++c) copy_plane(x + n * C * g.h * g.w, g.h, g.w, g.pad_top, g.pad_left, rows, pitch, c, xp);
+      for (int64_t c = 0; c < C; ++c)
+        copy_padded_plane(x + n * C * g.h * g.w, c, g.h, g.w, g.pad_top, g.pad_left, rows, pitch, xp);
       held[tid] = n;
     }
     const int64_t q0 = chunk * chunk_panels, q1 = std::min(panels, q0 + chunk_panels);
@@ -240,15 +231,16 @@ bool winograd_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw) 
     t.c_cs = 1;
     for (int64_t n = 0; n < g.n; ++n) {
       for (int64_t c = 0; c < C; ++c)
-        copy_plane(x + n * C * g.h * g.w, g.h, g.w, g.pad_top, g.pad_left, rows, pitch, c, xp);
+        copy_padded_plane(x + n * C * g.h * g.w, c, g.h, g.w, g.pad_top, g.pad_left, rows, pitch, xp);
       for (int64_t k = 0; k < kt; ++k)
-        copy_plane(dy + (n * K + k0) * g.out_plane(), g.out_h, g.out_w, int64_t(0), int64_t(0), dy_rows, dy_pitch, k,
-                   dyp);
+        copy_padded_plane(dy + (n * K + k0) * g.out_plane(), k, g.out_h, g.out_w, int64_t(0), int64_t(0), dy_rows,
+                          dy_pitch, dyp);
       for (int64_t chunk = 0; chunk < chunks; ++chunk) {
         const int64_t q0 = chunk * kWeightGradChunkPanels, q1 = std::min(panels, q0 + kWeightGradChunkPanels);
         const int64_t depth = (q1 - q0) * nr;  // the chunk's tiles
         for (int64_t q = q0; q < q1; ++q) {
-          transforms.input_panel(WinogradPanel{C, rows, pitch, tiles, tile_cols, q * nr, nr}, xp, v + (q - q0) * nr, ld);
+          transforms.input_panel(WinogradPanel{C, rows, pitch, tiles, tile_cols, q * nr, nr}, xp, v + (q - q0) * nr,
+                                 ld);
           transforms.output_grad_panel(WinogradPanel{kt, dy_rows, dy_pitch, tiles, tile_cols, q * nr, nr}, dyp,
                                        ydy + (q - q0) * nr, ld);
         }
@@ -260,8 +252,8 @@ bool winograd_weight_grad(const Conv2dShape& g, const T* x, const T* dy, T* dw) 
             pack_a_panel(depth, static_cast<int>(std::min<int64_t>(mr, C - cp * mr)), mr, v + (xi * C + cp * mr) * ld,
                          ld, int64_t(1), apack + cp * mr * depth);
           for (int64_t kp = 0; kp * nr < kt; ++kp)
-            pack_b_panel(depth, static_cast<int>(std::min<int64_t>(nr, kt - kp * nr)), nr, ydy + (xi * kt + kp * nr) * ld,
-                         int64_t(1), ld, bpack + kp * nr * depth);
+            pack_b_panel(depth, static_cast<int>(std::min<int64_t>(nr, kt - kp * nr)), nr,
+                         ydy + (xi * kt + kp * nr) * ld, int64_t(1), ld, bpack + kp * nr * depth);
           for (int64_t kp = 0; kp * nr < kt; ++kp)
             for (int64_t cp = 0; cp < c_panels; ++cp) {
               t.a = apack + cp * mr * depth;

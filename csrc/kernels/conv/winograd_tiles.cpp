@@ -20,6 +20,17 @@ inline void tile_at(const WinogradPanel& p, int l, int64_t& ty, int64_t& tx) {
   tx = q % p.tile_cols;
 }
 
+// at[l] = where tile l's 4 x 4 (or 2 x 2) block starts in a plane of the
+// panel's padded copy.
+template <int lanes>
+void tile_corners(const WinogradPanel& p, int64_t (&at)[lanes]) {
+  for (int l = 0; l < lanes; ++l) {
+    int64_t ty, tx;
+    tile_at(p, l, ty, tx);
+    at[l] = 2 * ty * p.pitch + 2 * tx;
+  }
+}
+
 // Whether the W tiles from lane l on are consecutive tiles of one tile row:
 // then their inputs, and their outputs, are runs along the image's rows.
 inline bool in_one_row(const WinogradPanel& p, int l, int W) {
@@ -41,12 +52,8 @@ template <typename T, int lanes>
 void input_panel_of(const WinogradPanel& p, const T* xp, T* v, int64_t ld) {
   using V = Vec<T>;
   constexpr int W = V::size;
-  int64_t at[lanes];  // tile l's top left corner in a padded plane
-  for (int l = 0; l < lanes; ++l) {
-    int64_t ty, tx;
-    tile_at(p, l, ty, tx);
-    at[l] = 2 * ty * p.pitch + 2 * tx;
-  }
+  int64_t at[lanes];
+  tile_corners(p, at);
   bool runs[lanes / W];
   for (int l = 0; l < lanes; l += W) runs[l / W] = in_one_row(p, l, W);
   // Locals, not p's fields: a vector store may alias anything, and each
@@ -169,11 +176,9 @@ void output_grad_panel_of(const WinogradPanel& p, const T* dyp, T* ydy, int64_t 
   using V = Vec<T>;
   constexpr int W = V::size;
   int64_t at[lanes];
-  for (int l = 0; l < lanes; ++l) {
-    int64_t ty, tx;
-    tile_at(p, l, ty, tx);
-    at[l] = 2 * ty * p.pitch + 2 * tx;
-  }
+  tile_corners(p, at);
+  bool runs[lanes / W];
+  for (int l = 0; l < lanes; l += W) runs[l / W] = in_one_row(p, l, W);
   const int valid = static_cast<int>(std::min<int64_t>(lanes, p.tiles - p.first_tile));
   const int64_t channels = p.channels, plane_elems = p.rows * p.pitch, pitch = p.pitch, xi_stride = channels * ld;
   for (int64_t k = 0; k < channels; ++k) {
@@ -181,7 +186,7 @@ void output_grad_panel_of(const WinogradPanel& p, const T* dyp, T* ydy, int64_t 
     T* const yk = ydy + k * ld;  // ydy[((4i + j) * K + k) * ld + l]
     for (int l = 0; l < lanes; l += W) {
       V d[2][2];  // d[a][b]: output (2ty + a, 2tx + b) of the vector's tiles
-      if (in_one_row(p, l, W)) {
+      if (runs[l / W]) {
         for (int a = 0; a < 2; ++a) V::load_even_odd(plane + at[l] + a * pitch, d[a][0], d[a][1]);
       } else {
         T ds[2][2][W];
@@ -239,8 +244,9 @@ void output_grad_panel(const WinogradPanel& p, const T* dyp, T* ydy, int64_t ld)
 
 template <typename T>
 bool output_panel(const WinogradPanel& p, const T* m, T bias, int64_t out_h, int64_t out_w, T* y) {
-  return with_lanes<T>(p.lanes,
-                       [&](auto lanes) { return output_panel_of<T, decltype(lanes)::value>(p, m, bias, out_h, out_w, y); });
+  return with_lanes<T>(p.lanes, [&](auto lanes) {
+    return output_panel_of<T, decltype(lanes)::value>(p, m, bias, out_h, out_w, y);
+  });
 }
 
 template <typename T>

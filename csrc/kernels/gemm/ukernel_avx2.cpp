@@ -162,7 +162,8 @@ void ukernel(const MicroTile<T>& t) {
   if (t.n == NR && t.alpha == T(1) && t.beta == T(0) &&
       (ep.activation == Activation::none || ep.activation == Activation::relu)) {
     const bool relu = ep.activation == Activation::relu;
-    const V bias0 = ep.bias_n ? V::loadu(ep.bias_n) : V::zero(), bias1 = ep.bias_n ? V::loadu(ep.bias_n + W) : V::zero();
+    const V bias0 = ep.bias_n ? V::loadu(ep.bias_n) : V::zero();
+    const V bias1 = ep.bias_n ? V::loadu(ep.bias_n + W) : V::zero();
 #pragma GCC unroll 6
     for (int i = 0; i < t.m; ++i) {
       T* c = t.c + i * t.c_rs;
